@@ -1,0 +1,1 @@
+"""commitpack jobs: one module per pipeline stage, each with a thin ``main(argv)``."""

@@ -1,0 +1,51 @@
+"""Run every stage in order with one Spark session: ingest (for the inputs given), index,
+fetch, filter, dedup and export (when --output is given)."""
+
+import sys
+
+from commitpack.jobs import dedup, export, fetch, filter, index, ingest_bigquery, ingest_gharchive
+from commitpack.jobs.cli import add_git_options, job_main
+from commitpack.jobs.errors import UsageError
+
+COMMAND = "pipeline"
+HELP = "run all stages in order (same options as the stages)"
+STAGES = (ingest_gharchive, ingest_bigquery, index, fetch, filter, dedup, export)
+
+
+def add_arguments(parser, within_pipeline: bool = True) -> None:
+    for stage in STAGES:
+        stage.add_arguments(parser.add_argument_group(f"{stage.COMMAND} options"), within_pipeline=True)
+    add_git_options(parser.add_argument_group("repository options (index, fetch)"))
+
+
+def check(args) -> None:
+    if bool(args.commits) != bool(args.licenses):
+        raise UsageError("--commits and --licenses go together")
+    for stage in (ingest_gharchive, ingest_bigquery):
+        stage.check(args)
+
+
+def stages_to_run(args) -> list:
+    chosen = []
+    for stage in STAGES:
+        if stage is ingest_gharchive and not args.input:
+            continue
+        if stage is ingest_bigquery and not args.commits:
+            continue
+        if stage is export and not args.output:
+            continue
+        chosen.append(stage)
+    return chosen
+
+
+def run(spark, cfg, lakehouse, args):
+    for stage in stages_to_run(args):
+        yield stage.run(spark, cfg, lakehouse, args)
+
+
+def main(argv=None) -> int:
+    return job_main(COMMAND, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Declared schemas of every source format and lakehouse table."""

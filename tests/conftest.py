@@ -1,0 +1,99 @@
+"""Shared fixtures: one Spark+Delta session per test run, a standalone cluster on demand."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    from commitpack.jobs.config import Config
+    from commitpack.jobs.session import get_session
+
+    os.environ.setdefault("COMMITPACK_LOG_DIR", str(tmp_path_factory.mktemp("spark-logs")))
+    cfg = Config.load(overrides=["spark.master=local[2]", "spark.progress=false"])
+    session = get_session(cfg)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lakehouse(spark, tmp_path):
+    from commitpack.jobs.lakehouse import Lakehouse
+
+    return Lakehouse(spark, str(tmp_path / "lakehouse"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spark_class() -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory):
+    """A Spark standalone master and two one-core workers on 127.0.0.1; yields the master URL."""
+    work = tmp_path_factory.mktemp("standalone")
+    port, ui = free_port(), free_port()
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1",
+               SPARK_LOG_DIR=str(work / "logs"), SPARK_WORKER_DIR=str(work / "workers"))
+    logs = open(work / "daemons.log", "wb")
+    procs = [subprocess.Popen(
+        [_spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(ui)], env=env, stdout=logs, stderr=logs)]
+    master = f"spark://127.0.0.1:{port}"
+    for _ in range(2):
+        procs.append(subprocess.Popen(
+            [_spark_class(), "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1",
+             "--cores", "1", "--memory", "2g", "--webui-port", str(free_port())],
+            env=env, stdout=logs, stderr=logs))
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=5) as r:
+                    if json.load(r).get("aliveworkers", 0) >= 2:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"standalone cluster did not come up; see {work / 'daemons.log'}")
+            time.sleep(1)
+        yield master
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        logs.close()
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Run the installed `commitpack` console script in a subprocess; returns the CompletedProcess."""
+    exe = Path(sys.executable).with_name("commitpack")
+
+    def run(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 900):
+        return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+    return run

@@ -1,0 +1,1 @@
+"""Executor-side code: plain Python functions and their vectorized Spark wrappers."""

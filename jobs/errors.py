@@ -4,6 +4,12 @@ Both carry a one-line message that says what to fix; the CLI prints it and never
 """
 
 
+import re
+
+# "ValueError: ..." as the last line of a Python traceback a worker sent back.
+_PYTHON_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt): ")
+
+
 class CommitpackError(Exception):
     exit_code = 1
 
@@ -19,10 +25,14 @@ class JobError(CommitpackError):
 
 
 def describe(exc: BaseException, limit: int = 500) -> str:
-    """One line for any exception, including one raised from the JVM: its first meaningful
-    line, without py4j's preamble or the Java stack trace."""
-    for line in str(exc).strip().splitlines():
-        line = line.strip()
+    """One line for any exception, including one raised from the JVM or a Python worker: the
+    worker's own error line if there is one, else the first meaningful line, without py4j's
+    preamble or the Java stack trace."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    worker_errors = [line for line in lines if _PYTHON_ERROR.match(line)]
+    if worker_errors:
+        return worker_errors[-1][:limit]
+    for line in lines:
         if line and not line.startswith(("An error occurred while calling", "at ", "JVM stacktrace")):
             return line.removeprefix(": ")[:limit]
     return type(exc).__name__

@@ -13,8 +13,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from commitpack.jobs.errors import JobError
-from commitpack.schemas.tables import Table, table
+from commitpack.schemas.table import Table
+from commitpack.schemas.tables import table
 
+MAX_PRUNED_PARTITIONS = 1000
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
@@ -72,12 +74,29 @@ class Lakehouse:
         spec = self.ensure(name)
         before = self._version(spec)
         source = conform(rows, spec)
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys) + self._partition_filter(spec, source)
         merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
         if update_when is not None:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
         merge.whenNotMatchedInsertAll().execute()
         return self._counts_since(spec, before, {"numTargetRowsInserted": "inserted", "numTargetRowsUpdated": "updated"})
+
+    def _partition_filter(self, spec: Table, source: DataFrame) -> str:
+        """Restrict a merge to the partitions the new rows touch, so Delta skips the others."""
+        if not spec.partition_by:
+            return ""
+        values = source.select(*spec.partition_by).distinct().limit(MAX_PRUNED_PARTITIONS + 1).collect()
+        if len(values) > MAX_PRUNED_PARTITIONS:
+            return ""
+        if not values:
+            return " AND false"
+        if any(row[c] is None for row in values for c in spec.partition_by):
+            return ""  # IN never matches NULL: a null partition would be inserted twice
+        clauses = []
+        for column in spec.partition_by:
+            literals = sorted({sql_literal(row[column]) for row in values})
+            clauses.append(f" AND t.`{column}` IN ({', '.join(literals)})")
+        return "".join(clauses)
 
     def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> dict[str, int]:
         """Overwrite the table, or with ``where`` only the rows matching that predicate."""
@@ -111,3 +130,11 @@ def conform(rows: DataFrame, spec: Table) -> DataFrame:
     if missing:
         raise ValueError(f"rows for {spec.name} lack columns {missing}")
     return rows.select([F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+
+
+def sql_literal(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -7,6 +7,7 @@ Every stage ends with a ``StageSummary``; the CLI prints it and appends it to th
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -59,7 +60,7 @@ def new_run_id() -> str:
 
 
 def stage_run_rows(spark: SparkSession, run_id: str, summary: StageSummary, fingerprint: str):
-    from commitpack.schemas.tables import STAGE_RUNS
+    from commitpack.schemas.meta import STAGE_RUNS
 
     row = (
         run_id,
@@ -74,3 +75,9 @@ def stage_run_rows(spark: SparkSession, run_id: str, summary: StageSummary, fing
         version(),
     )
     return spark.createDataFrame([row], STAGE_RUNS.schema)
+
+
+def progress(stage: str, message: str) -> None:
+    """A status line on stderr while a stage works (the summary goes to stdout at the end)."""
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"{stamp} [{stage}] {message}", file=sys.stderr, flush=True)

@@ -176,7 +176,6 @@ def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, st
             "spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.pyspark.python": sys.executable,
-            "spark.pyspark.driver.python": sys.executable,
         })
     for key, value in (cfg.get("spark.conf") or {}).items():
         conf[str(key)] = str(value)
@@ -191,6 +190,10 @@ def _create_session(cfg: Config, master: str):
     from pyspark.sql import SparkSession
 
     _check_java()
+    if _is_local_machine(master):
+        # pyspark starts its Python workers with $PYSPARK_PYTHON (default `python3`), not with
+        # spark.pyspark.python; on this machine they must be this interpreter, with this install.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     progress = cfg.get("spark.progress")
     show_progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
     conf = SparkConf(loadDefaults=False).setAll(_session_conf(cfg, master, show_progress).items())

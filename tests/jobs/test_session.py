@@ -50,7 +50,7 @@ def test_delta_round_trip_merge_is_idempotent(lakehouse, spark):
 
 def test_missing_table_names_the_stage_to_run(lakehouse):
     from commitpack.jobs.errors import JobError
-    from commitpack.schemas.tables import STAGE_RUNS
+    from commitpack.schemas.meta import STAGE_RUNS
 
     assert not lakehouse.exists(STAGE_RUNS)
     with pytest.raises(JobError, match="meta.stage_runs does not exist"):

@@ -1,0 +1,498 @@
+"""A small, realistic input set that commitpack builds on the spot (for `demo` and the tests).
+
+* ``remotes/<owner>/<name>.git``: real bare git repositories built with pygit2 at fixed clock
+  times, so commit ids are the same on every run: single-file edits in several languages,
+  multi-file changes, renames, deletes, merges, a fork, branches, binary, non-UTF-8, large,
+  symlink and submodule changes, license files.
+* ``gharchive/YYYY-MM-DD-H.json.gz``: GH Archive hours in all three PushEvent shapes (2013
+  timeline, 2015+ events with commit lists, 2025-10-07+ without), with the archive's known
+  damage: a cut line glued to the next event, ``"actor":{}`` and ``"repo":{}`` events, a
+  truncated gzip file and a missing hour.
+* ``bigquery/{commits,licenses,languages}/``: a github_repos export of the same repositories,
+  commits as sharded JSON (INT64 as strings), licenses and languages as Parquet.
+* ``expected.json``: for every named commit, what the index must decide about it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from commitpack.udfs.gitrepo import change_list
+
+ZERO_SHA = "0" * 40
+EPOCH = 1759777200  # 2025-10-06T19:00:00Z: every sample commit happens after this
+REGULAR, EXECUTABLE, SYMLINK, GITLINK = 0o100644, 0o100755, 0o120000, 0o160000
+OPT_OUT_OWNER = "optout"
+
+MIT = """MIT License
+
+Copyright (c) 2025 {holder}
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT.
+"""
+GPL3 = """                    GNU GENERAL PUBLIC LICENSE
+                       Version 3, 29 June 2007
+
+ Copyright (C) 2007 Free Software Foundation, Inc. <https://fsf.org/>
+ Everyone is permitted to copy and distribute verbatim copies
+ of this license document, but changing it is not allowed.
+
+                            Preamble
+
+  The GNU General Public License is a free, copyleft license for
+software and other kinds of works.
+"""
+
+
+@dataclass
+class SampleCommit:
+    key: str
+    repo: str
+    sha: str
+    message: str
+    time: int
+    parents: list[str]
+    # What the index must decide: None = kept, else the rejection reason.
+    expect: str | None = None
+    lang: str | None = None
+
+
+@dataclass
+class Sample:
+    root: Path
+    commits: dict[str, SampleCommit] = field(default_factory=dict)
+    # Pushes the index cannot enumerate: event id -> expected push status.
+    push_status: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def remotes(self) -> Path:
+        return self.root / "remotes"
+
+    @property
+    def remote_template(self) -> str:
+        return (self.remotes.as_uri() + "/{repo}.git")
+
+    @property
+    def gharchive(self) -> Path:
+        return self.root / "gharchive"
+
+    @property
+    def bigquery(self) -> Path:
+        return self.root / "bigquery"
+
+    def sha(self, key: str) -> str:
+        return self.commits[key].sha
+
+
+class RepoBuilder:
+    """Commits to a bare repository with fixed signatures and clock times."""
+
+    def __init__(self, sample: Sample, name: str, clone_of: "RepoBuilder | None" = None):
+        self.sample = sample
+        self.name = name
+        path = sample.remotes / f"{name}.git"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if clone_of is None:
+            self.repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
+            self.files: dict[str, dict[str, tuple[bytes, int]]] = {"main": {}}
+            self.clock = EPOCH
+        else:
+            self.repo = pygit2.clone_repository(str(clone_of.repo.path), str(path), bare=True)
+            self.files = {branch: dict(files) for branch, files in clone_of.files.items() if branch == "main"}
+            self.clock = clone_of.clock
+        self.owner = name.split("/")[0]
+
+    def commit(self, key: str, message: str, set_files: dict[str, bytes | str] | None = None,
+               delete: tuple[str, ...] = (), modes: dict[str, int] | None = None, branch: str = "main",
+               merge_from: str | None = None, expect: str | None = None, lang: str | None = None) -> str:
+        files = self.files.setdefault(branch, dict(self.files["main"]))
+        for path, content in (set_files or {}).items():
+            data = content.encode() if isinstance(content, str) else content
+            files[path] = (data, (modes or {}).get(path, REGULAR))
+        for path in delete:
+            files.pop(path)
+        index = pygit2.Index()
+        for path, (data, mode) in sorted(files.items()):
+            oid = pygit2.Oid(hex=data.decode()) if mode == GITLINK else self.repo.create_blob(data)
+            index.add(pygit2.IndexEntry(path, oid, mode))
+        tree = index.write_tree(self.repo)
+        self.clock += 60
+        author = pygit2.Signature(f"{self.owner} dev", f"{self.owner}@users.noreply.example.com", self.clock, 0)
+        ref = f"refs/heads/{branch}"
+        parents = [self.repo.references[ref].target] if ref in self.repo.references else []
+        if merge_from is not None:
+            parents.append(self.repo.references[f"refs/heads/{merge_from}"].target)
+        oid = self.repo.create_commit(ref, author, author, message, tree, parents)
+        sha = str(oid)
+        self.sample.commits[key] = SampleCommit(key, self.name, sha, message, self.clock,
+                                                [str(p) for p in parents], expect, lang)
+        return sha
+
+    def head(self, branch: str = "main") -> str:
+        return str(self.repo.references[f"refs/heads/{branch}"].target)
+
+
+# ---------------------------------------------------------------------------- repositories
+
+def _python_module(n: int) -> str:
+    return "".join(f"def helper_{i}(value):\n    return value + {i}\n\n\n" for i in range(n))
+
+
+def build_repositories(sample: Sample) -> dict[str, RepoBuilder]:
+    repos: dict[str, RepoBuilder] = {}
+
+    # octo/pyutils: MIT (BigQuery license record); in BigQuery and GH Archive; forked below.
+    py = repos["octo/pyutils"] = RepoBuilder(sample, "octo/pyutils")
+    py.commit("py-initial", "Initial commit", {
+        "LICENSE": MIT.format(holder="Octo"), "README.md": "# pyutils\n",
+        "pyutils/pager.py": "def page(items, size):\n    return [items[i:i + size] for i in range(0, len(items), size - 1)]\n",
+        "pyutils/strings.py": _python_module(3), "pyutils/legacy.py": "OLD = True\n",
+        "setup.py": "from setuptools import setup\nsetup(name='pyutils')\n",
+    }, expect="message_junk")
+    py.commit("py-fix-pager", "Fix off-by-one in pager when size divides the length",
+              {"pyutils/pager.py": "def page(items, size):\n    return [items[i:i + size] for i in range(0, len(items), size)]\n"},
+              lang="python")
+    py.commit("py-two-files", "Add slugify helper with its tests",
+              {"pyutils/strings.py": _python_module(4), "tests/test_strings.py": "def test_slugify():\n    assert True\n"},
+              expect="not_single_file")
+    py.commit("py-readme", "Update README.md", {"README.md": "# pyutils\n\nSmall helpers.\n"}, expect="message_junk")
+    py.commit("py-rename", "Rename strings module to text for clarity",
+              {"pyutils/text.py": _python_module(4)}, delete=("pyutils/strings.py",), expect="not_modified_in_place")
+    py.commit("py-delete", "Remove the legacy flag module entirely", delete=("pyutils/legacy.py",),
+              expect="not_modified_in_place")
+    py.commit("py-short", "fix", {"pyutils/pager.py": "def page(items, size):\n    return [items[i:i+size] for i in range(0, len(items), size)]\n"},
+              expect="message_length")
+    py.commit("py-update-file", "Update pager.py", {"pyutils/pager.py": "def page(items, size=10):\n    return [items[i:i+size] for i in range(0, len(items), size)]\n"},
+              expect="message_update_filename")
+    py.commit("py-dev-1", "Make the text helpers accept bytes input", {"pyutils/text.py": _python_module(5)},
+              branch="dev", lang="python")
+    py.commit("py-merge", "Merge branch 'dev'", {"pyutils/text.py": _python_module(5)}, merge_from="dev",
+              expect="message_merge")
+    py.commit("py-generators", "Refactor pager to yield pages lazily", {
+        "pyutils/pager.py": "def page(items, size=10):\n    for i in range(0, len(items), size):\n        yield items[i:i + size]\n"},
+        lang="python")
+    py.commit("py-docs-latin1", "Add the changelog notes in the original encoding",
+              {"docs/notes.txt": "Notes\n"}, expect="not_modified_in_place")
+    py.commit("py-latin1", "Correct the author name in the release notes",
+              {"docs/notes.txt": "Notes by Ren\xe9e Caf\xe9\n".encode("latin-1")}, lang="text")
+    py.commit("py-csv-add", "Add fixture table for the pager tests", {"tests/fixture.csv": "a,b\n1,2\n"},
+              expect="not_modified_in_place")
+    py.commit("py-binary", "Replace fixture table with the exported snapshot",
+              {"tests/fixture.csv": b"a,b\n\x00\x01\x02\xff\xfe binary export\n"}, lang="csv")
+    py.commit("py-big-add", "Add recorded pager benchmark results", {"bench/results.json": "[]\n"},
+              expect="not_modified_in_place")
+    py.commit("py-big", "Record pager benchmark results for large inputs",
+              {"bench/results.json": json.dumps([{"n": i, "ms": i * 0.5} for i in range(60000)]) + "\n"}, lang="json")
+
+    # octo/pyutils-fork: a fork, no BigQuery license record (license detected from its file).
+    fork = repos["octo/pyutils-fork"] = RepoBuilder(sample, "octo/pyutils-fork", clone_of=py)
+    fork.commit("fork-fix", "Handle empty input in the pager function",
+                {"pyutils/pager.py": "def page(items, size=10):\n    if not items:\n        return\n"
+                                     "    for i in range(0, len(items), size):\n        yield items[i:i + size]\n"},
+                lang="python")
+
+    web = repos["acme/webapp"] = RepoBuilder(sample, "acme/webapp")
+    web.commit("web-initial", "Set up the web application skeleton", {
+        "LICENSE": "Apache License\nVersion 2.0, January 2004\nhttp://www.apache.org/licenses/\n",
+        "src/app.js": "export function start() {\n  return 1;\n}\n", "src/api.ts": "export const base = '/api';\n",
+        "static/site.css": "body { margin: 0; }\n", "config/app.yaml": "port: 8080\n", "index.html": "<html></html>\n",
+        "lib/link.js": b"../src/app.js",
+    }, modes={"lib/link.js": SYMLINK}, expect="not_single_file")
+    web.commit("web-js", "Return the server handle from start", {"src/app.js": "export function start() {\n  return server;\n}\n"},
+               lang="javascript")
+    web.commit("web-ts", "Use versioned base path for the API client", {"src/api.ts": "export const base = '/api/v2';\n"},
+               lang="typescript")
+    web.commit("web-css", "Remove the default body margin override", {"static/site.css": "body { padding: 0; }\n"},
+               lang="css")
+    web.commit("web-yaml", "Change the default port to 8000", {"config/app.yaml": "port: 8000\n"}, lang="yaml")
+    web.commit("web-html", "Add a title to the landing page", {"index.html": "<html><title>acme</title></html>\n"},
+               lang="html")
+    web.commit("web-symlink", "Point the library link at the API client", {"lib/link.js": b"../src/api.ts"},
+               modes={"lib/link.js": SYMLINK}, lang="javascript")
+    web.commit("web-lock", "Bump the lockfile after dependency audit", {"yarn.lock": "# lock\n"},
+               expect="not_modified_in_place")
+    web.commit("web-lock-2", "Bump the lockfile after the second audit", {"yarn.lock": "# lock 2\n"},
+               lang="yaml")
+
+    gpl = repos["gpl/tool"] = RepoBuilder(sample, "gpl/tool")
+    gpl.commit("gpl-initial", "Start the tool with its license", {"COPYING": GPL3, "tool.c": "int main(void) { return 0; }\n"},
+               expect="license_not_allowed")
+    gpl.commit("gpl-fix", "Return a failure code on bad arguments", {"tool.c": "int main(void) { return 1; }\n"},
+               expect="license_not_allowed")
+
+    opt = repos["optout/private"] = RepoBuilder(sample, "optout/private")
+    opt.commit("optout-initial", "Create the project with its license", {"LICENSE": MIT.format(holder="Optout"), "main.go": "package main\n"},
+               expect="opt_out")
+    opt.commit("optout-fix", "Print the version on startup for debugging",
+               {"main.go": "package main\n\nfunc main() { println(\"v1\") }\n"}, expect="opt_out")
+
+    secret = repos["noreply/secret"] = RepoBuilder(sample, "noreply/secret")
+    secret.commit("secret-initial", "Create a script for the nightly backup", {"backup.sh": "#!/bin/sh\necho backup\n"},
+                  expect="license_unknown")
+    secret.commit("secret-fix", "Quote the target directory in the backup script",
+                  {"backup.sh": "#!/bin/sh\necho \"backup\"\n"}, expect="license_unknown")
+
+    # gh/newstyle: GH Archive only, pushes after 2025-10-07 (no commit lists).
+    new = repos["gh/newstyle"] = RepoBuilder(sample, "gh/newstyle")
+    # Never pushed in the sample's hours: the index must not see it.
+    new.commit("new-initial", "Create the service with its license", {"LICENSE": MIT.format(holder="GH"), "main.go": "package main\n"},
+               expect="unseen")
+    for i in range(25):
+        new.commit(f"new-route-{i}", f"Add a handler for the route number {i}",
+                   {"main.go": "package main\n" + "".join(f"func route{j}() {{}}\n" for j in range(i + 1))}, lang="go")
+    for i in range(3):
+        new.commit(f"new-feature-{i}", f"Implement the feature flag parser step {i}",
+                   {"flags.rs": "".join(f"fn step{j}() {{}}\n" for j in range(i + 1))}, branch="feature/flags",
+                   expect=None if i else "not_modified_in_place", lang="rust" if i else None)
+
+    old = repos["gh/oldtimer"] = RepoBuilder(sample, "gh/oldtimer")
+    old.commit("old-initial", "Create the gem with its license", {"LICENSE": MIT.format(holder="Old"), "lib/old.rb": "module Old\nend\n"},
+               expect="not_single_file")
+    old.commit("old-fix", "Define the version constant for the gem", {"lib/old.rb": "module Old\n  VERSION = '1.0'\nend\n"},
+               lang="ruby")
+    return repos
+
+
+# ---------------------------------------------------------------------------- GH Archive
+
+def _event(event_id: int, created_at: str, repo: str, payload: dict, repo_id: int) -> dict:
+    login = repo.split("/")[0]
+    return {
+        "id": str(event_id), "type": "PushEvent",
+        "actor": {"id": 1000 + event_id % 97, "login": login, "display_login": login, "gravatar_id": "",
+                  "url": f"https://api.github.com/users/{login}", "avatar_url": f"https://avatars.githubusercontent.com/u/{event_id}?"},
+        "repo": {"id": repo_id, "name": repo, "url": f"https://api.github.com/repos/{repo}"},
+        "payload": payload, "public": True, "created_at": created_at,
+    }
+
+
+def _noise(event_id: int, created_at: str, kind: str) -> dict:
+    payloads = {"WatchEvent": {"action": "started"}, "IssuesEvent": {"action": "opened", "issue": {"id": event_id, "number": 7, "title": "Bug", "body": "x" * 300}},
+                "CreateEvent": {"ref": "v1", "ref_type": "tag", "master_branch": "main", "pusher_type": "user"}}
+    return {"id": str(event_id), "type": kind, "actor": {"id": 5, "login": "someone"},
+            "repo": {"id": 77, "name": "someone/else", "url": "https://api.github.com/repos/someone/else"},
+            "payload": payloads[kind], "public": True, "created_at": created_at}
+
+
+def _listed(builder: RepoBuilder, shas: list[str]) -> list[dict]:
+    out = []
+    for sha in shas:
+        commit = builder.repo[sha]
+        digest = hashlib.sha1(commit.author.email.encode()).hexdigest()[:12]
+        out.append({"sha": sha, "author": {"email": f"{digest}@example.com", "name": commit.author.name},
+                    "message": commit.message, "distinct": True,
+                    "url": f"https://api.github.com/repos/{builder.name}/commits/{sha}"})
+    return out
+
+
+def _push(builder: RepoBuilder, event_id: int, created_at: str, before: str, head: str, shas: list[str],
+          ref: str = "refs/heads/main", listed: int | None = None, with_commits: bool = True) -> dict:
+    repo_id = int(hashlib.sha1(builder.name.encode()).hexdigest()[:6], 16)
+    payload = {"repository_id": repo_id, "push_id": 9_000_000 + event_id, "ref": ref, "head": head, "before": before}
+    if with_commits:
+        shown = shas[-20:] if listed is None else shas[-listed:]
+        payload.update({"size": len(shas), "distinct_size": len(shas), "commits": _listed(builder, shown)})
+    return _event(event_id, created_at, builder.name, payload, repo_id)
+
+
+def _write_hour(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mtime=0: the same bytes on every run.
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+
+
+def build_gharchive(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
+    c = sample.commits
+    py, fork, web, new, old = (repos[n] for n in ("octo/pyutils", "octo/pyutils-fork", "acme/webapp", "gh/newstyle", "gh/oldtimer"))
+    secret, opt = repos["noreply/secret"], repos["optout/private"]
+    day = "2025-10-06"
+    js = lambda e: json.dumps(e, separators=(",", ":"))  # noqa: E731 - GH Archive's compact JSON
+
+    py_main = [c[k].sha for k in ("py-fix-pager", "py-two-files", "py-readme", "py-rename", "py-delete", "py-short",
+                                  "py-update-file", "py-dev-1", "py-merge", "py-generators")]
+    hour20 = [
+        js(_noise(1, f"{day}T20:00:01Z", "WatchEvent")),
+        js(_push(py, 2, f"{day}T20:00:05Z", c["py-initial"].sha, py_main[-1], py_main)),
+        js(_noise(3, f"{day}T20:01:00Z", "IssuesEvent")),
+        js(_push(secret, 4, f"{day}T20:02:00Z", ZERO_SHA, secret.head(), [c["secret-initial"].sha, c["secret-fix"].sha])),
+        js(_push(opt, 5, f"{day}T20:03:00Z", ZERO_SHA, opt.head(), [c["optout-initial"].sha, c["optout-fix"].sha])),
+    ]
+    _write_hour(sample.gharchive / f"{day}-20.json.gz", hour20)
+
+    fork_push = js(_push(fork, 11, f"{day}T21:10:00Z", c["fork-fix"].parents[0], fork.head(), [c["fork-fix"].sha]))
+    web_push = js(_push(web, 12, f"{day}T21:20:00Z", c["web-initial"].sha, web.head(),
+                        [c[k].sha for k in ("web-js", "web-ts", "web-css", "web-yaml", "web-html", "web-symlink", "web-lock", "web-lock-2")]))
+    cut = js(_noise(13, f"{day}T21:15:00Z", "IssuesEvent"))
+    hour21 = [
+        js(_noise(10, f"{day}T21:00:00Z", "CreateEvent")),
+        fork_push,
+        cut[: len(cut) // 2] + web_push,  # a line cut mid-string, glued to the next event
+        js(_noise(14, f"{day}T21:30:00Z", "WatchEvent")),
+    ]
+    _write_hour(sample.gharchive / f"{day}-21.json.gz", hour21)
+
+    no_actor = _push(py, 21, f"{day}T22:00:00Z", py_main[-1], py.head(),
+                     [c[k].sha for k in ("py-docs-latin1", "py-latin1", "py-csv-add", "py-binary", "py-big-add", "py-big")])
+    no_actor["actor"] = {}
+    no_repo = _push(py, 22, f"{day}T22:05:00Z", py_main[-1], py.head(), [])
+    no_repo["repo"] = {}
+    hour22 = [js(no_actor), js(no_repo), js(_noise(23, f"{day}T22:10:00Z", "WatchEvent"))]
+    _write_hour(sample.gharchive / f"{day}-22.json.gz", hour22)
+
+    # Hour 23 is truncated in transit: the push in its first half survives, the tail is lost.
+    gpl = repos["gpl/tool"]
+    hour23 = [js(_push(gpl, 31, f"{day}T23:00:00Z", c["gpl-initial"].sha, gpl.head(), [c["gpl-fix"].sha]))]
+    hour23 += [js(_noise(32 + i, f"{day}T23:{10 + i:02d}:00Z", "IssuesEvent")) for i in range(40)]
+    path23 = sample.gharchive / f"{day}-23.json.gz"
+    _write_hour(path23, hour23)
+    whole = path23.read_bytes()
+    path23.write_bytes(whole[: len(whole) * 2 // 3])
+
+    # 2025-10-07: no commit lists, no size. Hour 2 is missing.
+    routes = [c[f"new-route-{i}"].sha for i in range(25)]
+    day2 = "2025-10-07"
+    _write_hour(sample.gharchive / f"{day2}-0.json.gz", [
+        js(_push(new, 101, f"{day2}T00:00:10Z", c["new-initial"].sha, routes[-1], routes, with_commits=False)),
+    ])
+    _write_hour(sample.gharchive / f"{day2}-1.json.gz", [
+        js(_push(new, 111, f"{day2}T01:00:00Z", ZERO_SHA, new.head("feature/flags"), [], ref="refs/heads/feature/flags",
+                 with_commits=False)),
+        js(_noise(112, f"{day2}T01:05:00Z", "WatchEvent")),
+    ])
+    vanished = "feed" * 10
+    sample.push_status["121"] = "head_missing"
+    sample.push_status["122"] = "repo_unavailable"
+    _write_hour(sample.gharchive / f"{day2}-3.json.gz", [
+        js(_push(new, 121, f"{day2}T03:00:00Z", routes[-1], vanished, [], with_commits=False)),
+        js(_event(122, f"{day2}T03:01:00Z", "gh/deleted",
+                  {"repository_id": 5, "push_id": 9_000_122, "ref": "refs/heads/main", "head": "abcd" * 10, "before": ZERO_SHA}, 5)),
+    ])
+
+    # A 2013 timeline file: "repository" {owner, name}, actor as a login, payload.shas.
+    old_sha = c["old-fix"].sha
+    timeline = {
+        "created_at": "2013-05-01T05:10:00-07:00", "type": "PushEvent", "public": True, "actor": "oldtimer",
+        "actor_attributes": {"login": "oldtimer", "type": "User"},
+        "repository": {"id": 4242, "name": "oldtimer", "owner": "gh", "url": "https://github.com/gh/oldtimer",
+                       "language": "Ruby", "watchers": 3},
+        "payload": {"shas": [[c["old-initial"].sha, "x@example.com", "Create the gem with its license", "gh dev", True],
+                             [old_sha, "x@example.com", "Define the version constant for the gem", "gh dev", True]],
+                    "size": 2, "ref": "refs/heads/main", "head": old_sha},
+        "url": f"https://github.com/gh/oldtimer/compare/{old_sha[:10]}",
+    }
+    _write_hour(sample.gharchive / "2013-05-01-12.json.gz", [js(timeline), js({**timeline, "type": "WatchEvent", "payload": {"action": "started"}})])
+
+
+# ---------------------------------------------------------------------------- BigQuery export
+
+def _bq_signature(sig: pygit2.Signature) -> dict:
+    return {"name": sig.name, "email": sig.email, "time_sec": sig.time, "tz_offset": sig.offset,
+            "date": {"seconds": sig.time, "nanos": 0}}
+
+
+def bigquery_commit_row(repo: pygit2.Repository, sha: str, repo_names: list[str]) -> dict:
+    """A github_repos.commits row for a real commit, with Parquet/Avro types (INT64 as int)."""
+    commit = repo[sha]
+    message = commit.message
+    return {
+        "commit": sha, "tree": str(commit.tree_id), "parent": [str(p) for p in commit.parent_ids],
+        "author": _bq_signature(commit.author), "committer": _bq_signature(commit.committer),
+        "subject": message.split("\n", 1)[0], "message": message, "trailer": [],
+        "difference": [
+            {"old_mode": ch.old_mode, "new_mode": ch.new_mode, "old_path": ch.old_path, "new_path": ch.new_path,
+             "old_sha1": ch.old_blob, "new_sha1": ch.new_blob, "old_repo": repo_names[0], "new_repo": repo_names[0]}
+            for ch in change_list(repo, commit)[0]
+        ],
+        "difference_truncated": False, "repo_name": repo_names, "encoding": None,
+    }
+
+
+def as_json_export(value, key: str = ""):
+    """BigQuery's JSON export: INT64 values become strings; nulls are left out."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: as_json_export(v, k) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [as_json_export(v) for v in value]
+    return value
+
+
+def write_json_export(rows: list[dict], directory: Path, shards: int = 2, prefix: str = "commits") -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for shard in range(shards):
+        with open(directory / f"{prefix}-{shard:012d}.json", "w") as out:
+            for row in rows[shard::shards]:
+                out.write(json.dumps(as_json_export(row), separators=(",", ":")) + "\n")
+
+
+def write_parquet_export(rows: list[dict], schema: pa.Schema, directory: Path, prefix: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), directory / f"{prefix}-000000000000.parquet")
+
+
+LICENSES_ARROW = pa.schema([("repo_name", pa.string()), ("license", pa.string())])
+LANGUAGES_ARROW = pa.schema([("repo_name", pa.string()),
+                             ("language", pa.list_(pa.struct([("name", pa.string()), ("bytes", pa.int64())])))])
+
+
+def build_bigquery(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
+    c = sample.commits
+    in_bigquery = {
+        "octo/pyutils": [k for k in c if c[k].repo == "octo/pyutils" and not k.startswith("py-dev")],
+        "acme/webapp": [k for k in c if c[k].repo == "acme/webapp"],
+        "gpl/tool": [k for k in c if c[k].repo == "gpl/tool"],
+        "optout/private": [k for k in c if c[k].repo == "optout/private"],
+    }
+    rows = []
+    for name, keys in in_bigquery.items():
+        # The fork shares pyutils' history: BigQuery lists both repositories for those commits.
+        names = [name, "octo/pyutils-fork"] if name == "octo/pyutils" else [name]
+        rows += [bigquery_commit_row(repos[name].repo, c[k].sha, names) for k in keys]
+    write_json_export(rows, sample.bigquery / "commits")
+    write_parquet_export([{"repo_name": "octo/pyutils", "license": "mit"}, {"repo_name": "acme/webapp", "license": "apache-2.0"},
+                          {"repo_name": "gpl/tool", "license": "gpl-3.0"}, {"repo_name": "optout/private", "license": "mit"}],
+                         LICENSES_ARROW, sample.bigquery / "licenses", "licenses")
+    write_parquet_export([{"repo_name": "octo/pyutils", "language": [{"name": "Python", "bytes": 4000}]},
+                          {"repo_name": "acme/webapp", "language": [{"name": "JavaScript", "bytes": 900}, {"name": "TypeScript", "bytes": 300}]}],
+                         LANGUAGES_ARROW, sample.bigquery / "languages", "languages")
+
+
+def build_sample(root: str | Path) -> Sample:
+    """(Re)create the sample under ``root``; the same files and commit ids every time."""
+    root = Path(root)
+    for part in ("remotes", "gharchive", "bigquery"):
+        shutil.rmtree(root / part, ignore_errors=True)
+    sample = Sample(root)
+    repos = build_repositories(sample)
+    build_gharchive(sample, repos)
+    build_bigquery(sample, repos)
+    expected = {
+        "commits": {k: {"repo": v.repo, "sha": v.sha, "expect": v.expect, "lang": v.lang} for k, v in sample.commits.items()},
+        "push_status": sample.push_status,
+    }
+    (root / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True))
+    return sample

@@ -1,0 +1,47 @@
+"""The declaration of a lakehouse table, and shorthands for declaring fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql.types import DataType, StructField, StructType
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # "<layer>.<table>"
+    schema: StructType
+    keys: tuple[str, ...]
+    partition_by: tuple[str, ...] = ()
+    description: str = ""
+    # The CLI stage that writes the table, named in "run it first" errors.
+    produced_by: str = ""
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def relative_path(self) -> str:
+        return self.name.replace(".", "/", 1)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.fieldNames()
+
+    @property
+    def required(self) -> list[str]:
+        """Columns declared NOT NULL (Delta enforces them on every write)."""
+        return [f.name for f in self.schema.fields if not f.nullable]
+
+
+def struct(*fields: StructField) -> StructType:
+    return StructType(list(fields))
+
+
+def required(name: str, dtype: DataType, doc: str = "") -> StructField:
+    return StructField(name, dtype, nullable=False, metadata={"comment": doc} if doc else None)
+
+
+def optional(name: str, dtype: DataType, doc: str = "") -> StructField:
+    return StructField(name, dtype, nullable=True, metadata={"comment": doc} if doc else None)

@@ -113,8 +113,8 @@ def pushes(classified: DataFrame) -> DataFrame:
         c["message"].alias("message"), c["distinct"].alias("distinct")))
     # Timeline events list commits as [sha, email, message, name, distinct].
     shas = F.transform(payload["shas"], lambda s: F.struct(
-        s[0].alias("sha"), s[3].alias("author_name"), s[1].alias("author_email"), s[2].alias("message"),
-        (F.lower(s[4]) == "true").alias("distinct")))
+        F.get(s, 0).alias("sha"), F.get(s, 3).alias("author_name"), F.get(s, 1).alias("author_email"),
+        F.get(s, 2).alias("message"), (F.lower(F.get(s, 4)) == "true").alias("distinct")))
     actor = event["actor"]
     file_name = F.regexp_extract("source_file", r"[^/]+$", 0)
     created_at = _created_at(event["created_at"])

@@ -65,21 +65,32 @@ class Lakehouse:
         name: str | Table,
         rows: DataFrame,
         update_when: str | None = None,
+        delete_missing: bool = False,
     ) -> dict[str, int]:
         """Insert rows whose keys are new. With ``update_when`` (a condition over ``t`` = the
-        table and ``s`` = the new rows), also replace matched rows for which it holds.
-        Returns Delta's counts of inserted and updated rows."""
+        table and ``s`` = the new rows, or "changed" = any non-key column differs), also replace
+        matched rows for which it holds. With ``delete_missing``, rows the new data no longer
+        has are deleted (the new rows are then the whole table). Returns Delta's counts."""
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
         before = self._version(spec)
         source = conform(rows, spec)
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys) + self._partition_filter(spec, source)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
+        if not delete_missing:
+            # Pruning partitions is only safe when unmatched table rows are left alone.
+            on += self._partition_filter(spec, source)
+        if update_when == "changed":
+            update_when = "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
         merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
         if update_when is not None:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
-        merge.whenNotMatchedInsertAll().execute()
-        return self._counts_since(spec, before, {"numTargetRowsInserted": "inserted", "numTargetRowsUpdated": "updated"})
+        merge = merge.whenNotMatchedInsertAll()
+        if delete_missing:
+            merge = merge.whenNotMatchedBySourceDelete()
+        merge.execute()
+        return self._counts_since(spec, before, {"numTargetRowsInserted": "inserted", "numTargetRowsUpdated": "updated",
+                                                 "numTargetRowsDeleted": "deleted"})
 
     def _partition_filter(self, spec: Table, source: DataFrame) -> str:
         """Restrict a merge to the partitions the new rows touch, so Delta skips the others."""

@@ -140,7 +140,9 @@ class RepoBuilder:
         self.clock += 60
         author = pygit2.Signature(f"{self.owner} dev", f"{self.owner}@users.noreply.example.com", self.clock, 0)
         ref = f"refs/heads/{branch}"
-        parents = [self.repo.references[ref].target] if ref in self.repo.references else []
+        # A new branch starts from main's head (and main's first commit from nothing).
+        start = ref if ref in self.repo.references else "refs/heads/main"
+        parents = [self.repo.references[start].target] if start in self.repo.references else []
         if merge_from is not None:
             parents.append(self.repo.references[f"refs/heads/{merge_from}"].target)
         oid = self.repo.create_commit(ref, author, author, message, tree, parents)

@@ -13,6 +13,7 @@ sees one-line errors, not Java stack traces.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -211,6 +212,7 @@ def _create_session(cfg: Config, master: str):
         pump.join(timeout=10)
         raise JobError(_startup_failure(_log_path, master)) from None
     os.close(write_fd)
+    _log_python_errors_to(_log_path)
     SparkContext._ensure_initialized(gateway=gateway, conf=conf)
     try:
         session = SparkSession.builder.config(conf=conf).getOrCreate()
@@ -218,6 +220,16 @@ def _create_session(cfg: Config, master: str):
         raise JobError(f"Spark could not start against {master}: {describe(exc)} (log: {_log_path})") from None
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def _log_python_errors_to(path: Path) -> None:
+    """pyspark's own logger of failed queries prints each error with its JVM trace to the
+    terminal; it goes to the Spark log with the rest."""
+    from pyspark.logger import PySparkLogger
+
+    query_logger = PySparkLogger.getLogger("DataFrameQueryContextLogger")
+    query_logger.handlers = [logging.FileHandler(path)]
+    query_logger.propagate = False
 
 
 def _startup_failure(log: Path, master: str) -> str:

@@ -23,6 +23,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 # Linguist tries every dotted suffix; its multi-part extensions have at most two parts
@@ -172,6 +173,17 @@ def language(path: str) -> str | None:
     """The best candidate for a path, or None when Linguist knows neither its name nor its extension."""
     found = candidates(path)
     return found[0] if found else None
+
+
+def candidates_column(path):
+    """Spark: ``candidates`` over a column of paths, vectorized per Arrow batch."""
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("array<string>")
+    def language_candidates(paths: pd.Series) -> pd.Series:
+        return paths.map(lambda p: candidates(p) if isinstance(p, str) else [])
+
+    return language_candidates(path)
 
 
 def main(argv: list[str]) -> int:

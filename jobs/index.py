@@ -279,8 +279,8 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     licenses = repository_licenses(_optional(lakehouse, bronze.BQ_LICENSES), _optional(lakehouse, silver.REPO_LICENSES))
     commits = attach_language(attach_license(merge_sources(union), licenses), _optional(lakehouse, bronze.BQ_LANGUAGES))
     judged = judge(commits, cfg).persist(StorageLevel.MEMORY_AND_DISK)
-    kept = lakehouse.merge(silver.COMMIT_INDEX, index_rows(judged), update_when="changed", delete_missing=True)
-    lakehouse.merge(silver.INDEX_REJECTIONS, rejection_rows(judged), update_when="changed", delete_missing=True)
+    kept = lakehouse.sync(silver.COMMIT_INDEX, index_rows(judged))
+    lakehouse.sync(silver.INDEX_REJECTIONS, rejection_rows(judged))
     reasons = {r.reason: r["count"] for r in judged.groupBy("reason").count().collect()}
     judged.unpersist()
     summary.rows_out = reasons.pop(None, 0)

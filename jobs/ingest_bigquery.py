@@ -12,7 +12,7 @@ import sys
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DataType, LongType, StructType, TimestampType
+from pyspark.sql.types import ArrayType, DataType, StructType, TimestampType
 
 from commitpack.jobs.cli import job_main
 from commitpack.jobs.errors import UsageError
@@ -61,8 +61,8 @@ def export_format(option: str, files: list[InputFile]) -> str:
     return found.pop()
 
 
-def _long(column: Column, dtype: DataType) -> Column:
-    return column.cast("long") if not isinstance(dtype, LongType) else column
+def _micros(seconds: Column, nanos: Column) -> Column:
+    return F.timestamp_micros(seconds.cast("long") * 1_000_000 + (F.coalesce(nanos.cast("long"), F.lit(0)) / 1000).cast("long"))
 
 
 def _date(column: Column, dtype: DataType) -> Column:
@@ -71,11 +71,9 @@ def _date(column: Column, dtype: DataType) -> Column:
     if isinstance(dtype, TimestampType):
         return column
     if isinstance(dtype, StructType):
-        return F.timestamp_micros(_long(column["seconds"], dtype["seconds"].dataType) * 1_000_000
-                                  + F.coalesce(_long(column["nanos"], dtype["nanos"].dataType), F.lit(0)) / 1000)
+        return _micros(column["seconds"], column["nanos"])
     record = F.from_json(column, sources.json_export_schema(sources.BQ_DATE_RECORD))
-    micros = record["seconds"].cast("long") * 1_000_000 + F.coalesce(record["nanos"].cast("long"), F.lit(0)) / 1000
-    return F.when(F.ltrim(column).startswith("{"), F.timestamp_micros(micros.cast("long"))).otherwise(column.cast("timestamp"))
+    return F.when(F.ltrim(column).startswith("{"), _micros(record["seconds"], record["nanos"])).otherwise(column.cast("timestamp"))
 
 
 def normalize(column: Column, actual: DataType, target: DataType, name: str = "") -> Column:

@@ -60,37 +60,48 @@ class Lakehouse:
             builder.execute()
         return spec
 
-    def merge(
-        self,
-        name: str | Table,
-        rows: DataFrame,
-        update_when: str | None = None,
-        delete_missing: bool = False,
-    ) -> dict[str, int]:
+    def merge(self, name: str | Table, rows: DataFrame, update_when: str | None = None) -> dict[str, int]:
         """Insert rows whose keys are new. With ``update_when`` (a condition over ``t`` = the
         table and ``s`` = the new rows, or "changed" = any non-key column differs), also replace
-        matched rows for which it holds. With ``delete_missing``, rows the new data no longer
-        has are deleted (the new rows are then the whole table). Returns Delta's counts."""
+        matched rows for which it holds. Returns Delta's counts."""
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
         before = self._version(spec)
         source = conform(rows, spec)
-        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
-        if not delete_missing:
-            # Pruning partitions is only safe when unmatched table rows are left alone.
-            on += self._partition_filter(spec, source)
+        on = self._key_match(spec) + self._partition_filter(spec, source)
         if update_when == "changed":
             update_when = "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
         merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
         if update_when is not None:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
-        merge = merge.whenNotMatchedInsertAll()
-        if delete_missing:
-            merge = merge.whenNotMatchedBySourceDelete()
-        merge.execute()
-        return self._counts_since(spec, before, {"numTargetRowsInserted": "inserted", "numTargetRowsUpdated": "updated",
-                                                 "numTargetRowsDeleted": "deleted"})
+        merge.whenNotMatchedInsertAll().execute()
+        return self._counts_since(spec, before, {"numTargetRowsInserted": "inserted", "numTargetRowsUpdated": "updated"})
+
+    def sync(self, name: str | Table, rows: DataFrame) -> dict[str, int]:
+        """Make the table hold exactly ``rows`` (a full recomputation): upsert the rows that
+        differ, delete the keys that are gone. Only the difference is written; when there is
+        none, nothing is committed."""
+        from delta.tables import DeltaTable
+
+        spec = self.ensure(name)
+        source = conform(rows, spec).localCheckpoint()
+        current = self.read(spec)
+        changed = source.subtract(current).localCheckpoint()
+        gone = current.select(*spec.keys).subtract(source.select(*spec.keys)).localCheckpoint()
+        counts = {"inserted": 0, "updated": 0, "deleted": 0}
+        if not changed.isEmpty():
+            counts.update(self.merge(spec, changed, update_when="true"))
+        if not gone.isEmpty():
+            before = self._version(spec)
+            DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(gone.alias("s"), self._key_match(spec)) \
+                .whenMatchedDelete().execute()
+            counts.update(self._counts_since(spec, before, {"numTargetRowsDeleted": "deleted"}))
+        return counts
+
+    @staticmethod
+    def _key_match(spec: Table) -> str:
+        return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
 
     def _partition_filter(self, spec: Table, source: DataFrame) -> str:
         """Restrict a merge to the partitions the new rows touch, so Delta skips the others."""

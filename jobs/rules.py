@@ -20,9 +20,14 @@ def first_failure(rules: list[Rule]) -> Column:
     return reason
 
 
+def stripped(text: Column) -> Column:
+    """Leading and trailing whitespace removed, newlines included (Spark's trim takes only spaces)."""
+    return F.regexp_replace(text, r"^\s+|\s+$", "")
+
+
 def normalized(text: Column) -> Column:
     """Stripped and lower-cased, as the message rules compare text."""
-    return F.lower(F.trim(text))
+    return F.lower(stripped(text))
 
 
 def basename(path: Column) -> Column:

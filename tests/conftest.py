@@ -97,3 +97,85 @@ def cli():
         return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
 
     return run
+
+
+# ---------------------------------------------------------------------------- the generated sample
+
+def stage(module, spark, lakehouse, cfg=None, **options):
+    """Run a job's ``run`` in-process with the shared session, as the CLI would."""
+    import argparse
+
+    from commitpack.jobs.config import Config
+
+    return module.run(spark, cfg or Config.load(), lakehouse, argparse.Namespace(**options))
+
+
+@pytest.fixture(scope="session")
+def run_stage():
+    return stage
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory):
+    from commitpack.jobs.sample import build_sample
+
+    return build_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def expected(sample):
+    return json.loads((sample.root / "expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def git_daemon(sample, tmp_path_factory):
+    """`git daemon` serving the sample's repositories on 127.0.0.1; yields the remote template."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("git-daemon") / "daemon.log", "wb")
+    proc = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={port}",
+         f"--base-path={sample.remotes}", str(sample.remotes)], stdout=log, stderr=log)
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("git daemon did not start")
+            time.sleep(0.1)
+    yield f"git://127.0.0.1:{port}/{{repo}}.git"
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+def sample_config(sample, mirror_dir, *overrides):
+    from commitpack.jobs.config import Config
+
+    return Config.load(overrides=[f"git.mirror_dir={mirror_dir}", "opt_out.owners=[optout]",
+                                  "git.retries=1", *overrides], **{"git.remote_template": sample.remote_template})
+
+
+@pytest.fixture(scope="session")
+def sample_cfg(sample):
+    """Config for the sample: its remotes, opt-out of `optout`, a mirror dir of the test's own."""
+    return lambda mirror_dir, *overrides: sample_config(sample, mirror_dir, *overrides)
+
+
+@pytest.fixture(scope="session")
+def indexed(spark, sample, tmp_path_factory):
+    """The sample ingested and indexed once; tests only read it. Yields (lakehouse, config, summaries)."""
+    from commitpack.jobs import index, ingest_bigquery, ingest_gharchive
+    from commitpack.jobs.lakehouse import Lakehouse
+
+    root = tmp_path_factory.mktemp("indexed")
+    cfg = sample_config(sample, root / "mirrors")
+    lakehouse = Lakehouse(spark, str(root / "lakehouse"))
+    summaries = {
+        "ingest-gharchive": stage(ingest_gharchive, spark, lakehouse, cfg, input=[str(sample.gharchive / "*.json.gz")]),
+        "ingest-bigquery": stage(ingest_bigquery, spark, lakehouse, cfg, commits=str(sample.bigquery / "commits"),
+                                 licenses=str(sample.bigquery / "licenses"), languages=str(sample.bigquery / "languages")),
+        "index": stage(index, spark, lakehouse, cfg),
+    }
+    return lakehouse, cfg, summaries

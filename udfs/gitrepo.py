@@ -26,7 +26,7 @@ ZERO_OID = pygit2.Oid(hex=ZERO_SHA)
 FETCH_REFSPEC = "+refs/heads/*:refs/heads/*"
 # libgit2's messages for a repository that does not exist or refuses us: retrying cannot help.
 _PERMANENT = re.compile(
-    r"not found|does not exist|does not appear to be a git repository|repository .* not exported|"
+    r"not found|does not exist|does not appear to be a git repository|not exported|access denied|"
     r"401|403|404|authentication|unauthorized|could not find repository|no such file", re.I)
 
 

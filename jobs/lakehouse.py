@@ -60,23 +60,24 @@ class Lakehouse:
             builder.execute()
         return spec
 
-    def merge(self, name: str | Table, rows: DataFrame, update_when: str | None = None) -> dict[str, int]:
+    def merge(self, name: str | Table, rows: DataFrame, update_when: str | None = None,
+              partitions: list[tuple] | None = None) -> dict[str, int]:
         """Insert rows whose keys are new. With ``update_when`` (a condition over ``t`` = the
         table and ``s`` = the new rows, or "changed" = any non-key column differs), also replace
-        matched rows for which it holds. Returns Delta's counts."""
+        matched rows for which it holds. ``partitions`` (values of the partition columns the
+        rows fall in), when the caller knows them, saves a pass over the rows. Returns Delta's counts."""
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
-        before = self._version(spec)
         source = conform(rows, spec)
-        on = self._key_match(spec) + self._partition_filter(spec, source)
+        on = self._key_match(spec) + self._partition_filter(spec, source, partitions)
         if update_when == "changed":
             update_when = "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
         merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
         if update_when is not None:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
-        merge.whenNotMatchedInsertAll().execute()
-        return self._counts_since(spec, before, {"numTargetRowsInserted": "inserted", "numTargetRowsUpdated": "updated"})
+        done = merge.whenNotMatchedInsertAll().execute().first()
+        return {"inserted": int(done.num_inserted_rows), "updated": int(done.num_updated_rows)}
 
     def sync(self, name: str | Table, rows: DataFrame) -> dict[str, int]:
         """Make the table hold exactly ``rows`` (a full recomputation): upsert the rows that
@@ -93,56 +94,38 @@ class Lakehouse:
         if not changed.isEmpty():
             counts.update(self.merge(spec, changed, update_when="true"))
         if not gone.isEmpty():
-            before = self._version(spec)
-            DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(gone.alias("s"), self._key_match(spec)) \
-                .whenMatchedDelete().execute()
-            counts.update(self._counts_since(spec, before, {"numTargetRowsDeleted": "deleted"}))
+            done = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(gone.alias("s"), self._key_match(spec)) \
+                .whenMatchedDelete().execute().first()
+            counts["deleted"] = int(done.num_deleted_rows)
         return counts
 
     @staticmethod
     def _key_match(spec: Table) -> str:
         return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
 
-    def _partition_filter(self, spec: Table, source: DataFrame) -> str:
+    def _partition_filter(self, spec: Table, source: DataFrame, partitions: list[tuple] | None = None) -> str:
         """Restrict a merge to the partitions the new rows touch, so Delta skips the others."""
         if not spec.partition_by:
             return ""
-        values = source.select(*spec.partition_by).distinct().limit(MAX_PRUNED_PARTITIONS + 1).collect()
-        if len(values) > MAX_PRUNED_PARTITIONS:
+        if partitions is None:
+            partitions = [tuple(r) for r in source.select(*spec.partition_by).distinct().limit(MAX_PRUNED_PARTITIONS + 1).collect()]
+        if len(partitions) > MAX_PRUNED_PARTITIONS:
             return ""
-        if not values:
+        if not partitions:
             return " AND false"
-        if any(row[c] is None for row in values for c in spec.partition_by):
+        if any(value is None for values in partitions for value in values):
             return ""  # IN never matches NULL: a null partition would be inserted twice
-        clauses = []
-        for column in spec.partition_by:
-            literals = sorted({sql_literal(row[column]) for row in values})
-            clauses.append(f" AND t.`{column}` IN ({', '.join(literals)})")
-        return "".join(clauses)
+        return "".join(
+            f" AND t.`{column}` IN ({', '.join(sorted({sql_literal(values[i]) for values in partitions}))})"
+            for i, column in enumerate(spec.partition_by))
 
-    def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> dict[str, int]:
+    def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> None:
         """Overwrite the table, or with ``where`` only the rows matching that predicate."""
         spec = self.ensure(name)
-        before = self._version(spec)
         writer = conform(rows, spec).write.format("delta").mode("overwrite")
         if where is not None:
             writer = writer.option("replaceWhere", where)
         writer.save(self.path(spec))
-        return self._counts_since(spec, before, {"numOutputRows": "written"})
-
-    def _version(self, spec: Table) -> int:
-        from delta.tables import DeltaTable
-
-        return DeltaTable.forPath(self.spark, self.path(spec)).history(1).select("version").first().version
-
-    def _counts_since(self, spec: Table, before: int, wanted: dict[str, str]) -> dict[str, int]:
-        """Delta's metrics of the write that followed version ``before``; zeros when the
-        write committed nothing (a merge that matched everything)."""
-        from delta.tables import DeltaTable
-
-        last = DeltaTable.forPath(self.spark, self.path(spec)).history(1).select("version", "operationMetrics").first()
-        metrics = (last.operationMetrics or {}) if last.version > before else {}
-        return {label: int(metrics.get(key, 0)) for key, label in wanted.items()}
 
 
 def conform(rows: DataFrame, spec: Table) -> DataFrame:

@@ -133,6 +133,15 @@ def _is_local_machine(master: str) -> bool:
     return host in {"127.0.0.1", "localhost", "::1"}
 
 
+def _local_heap_gb() -> int:
+    """A quarter of the machine's memory, between 1 and 8 GB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1
+    return max(1, min(8, total // 4 // 2**30))
+
+
 def _ivy_settings(ivy_dir: Path, repository: str) -> Path:
     """Resolve from ~/.m2 (where `mvn dependency:get` puts jars) and then one Maven repository."""
     m2 = Path.home() / ".m2" / "repository"
@@ -169,7 +178,13 @@ def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, st
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # A merge's new rows usually fall in a few partitions (one hour is one event_date):
+        # repartitioning by partition column before writing would put them all on one core.
+        "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "false",
     }
+    if master.startswith("local"):
+        # Local executors live in the driver's JVM: its heap (1 GB by default) is theirs too.
+        conf["spark.driver.memory"] = f"{_local_heap_gb()}g"
     if _is_local_machine(master):
         cores = os.cpu_count() or 2
         conf.update({

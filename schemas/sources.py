@@ -31,28 +31,35 @@ GHARCHIVE_COMMIT = struct(
     optional("message", StringType()),
     optional("distinct", BooleanType()),
 )
-GHARCHIVE_EVENT = struct(
-    optional("id", StringType()),
-    optional("type", StringType()),
-    # A string: the actor object's JSON text since 2015, the bare login before.
-    optional("actor", StringType()),
-    optional("repo", struct(optional("id", LongType()), optional("name", StringType()))),
-    optional("repository", struct(optional("id", LongType()), optional("name", StringType()),
-                                  optional("owner", StringType()))),
-    optional("payload", struct(
-        optional("repository_id", LongType()),
-        optional("push_id", LongType()),
-        optional("size", LongType()),
-        optional("distinct_size", LongType()),
-        optional("ref", StringType()),
-        optional("head", StringType()),
-        optional("before", StringType()),
-        optional("commits", ArrayType(GHARCHIVE_COMMIT)),
-        optional("shas", ArrayType(ArrayType(StringType()))),
-    )),
-    optional("created_at", StringType()),
-    optional(GHARCHIVE_CORRUPT, StringType()),
-)
+
+def gharchive_event(actor: DataType) -> StructType:
+    return struct(
+        optional("id", StringType()),
+        optional("type", StringType()),
+        optional("actor", actor),
+        optional("repo", struct(optional("id", LongType()), optional("name", StringType()))),
+        optional("repository", struct(optional("id", LongType()), optional("name", StringType()),
+                                      optional("owner", StringType()))),
+        optional("payload", struct(
+            optional("repository_id", LongType()),
+            optional("push_id", LongType()),
+            optional("size", LongType()),
+            optional("distinct_size", LongType()),
+            optional("ref", StringType()),
+            optional("head", StringType()),
+            optional("before", StringType()),
+            optional("commits", ArrayType(GHARCHIVE_COMMIT)),
+            optional("shas", ArrayType(ArrayType(StringType()))),
+        )),
+        optional("created_at", StringType()),
+        optional(GHARCHIVE_CORRUPT, StringType()),
+    )
+
+
+# Since 2015 the actor is an object; a timeline event's actor is the bare login, so a timeline
+# line fails the first schema and is read with the second.
+GHARCHIVE_EVENT = gharchive_event(struct(optional("login", StringType())))
+GHARCHIVE_TIMELINE_EVENT = gharchive_event(StringType())
 
 # ---------------------------------------------------------------------------- BigQuery github_repos
 # As exported to Parquet or Avro (INT64 stays a number). `date` is the newer {seconds, nanos}

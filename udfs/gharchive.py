@@ -9,6 +9,7 @@ before the damage are kept and the file's report says what happened.
 from __future__ import annotations
 
 import zlib
+from urllib.parse import unquote, urlparse
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -70,38 +71,38 @@ def _inflate(content: memoryview) -> Iterator[bytes | tuple[str, str]]:
 def decode_hour(content: bytes | memoryview, lines_per_batch: int = 20000,
                 marker: bytes = PUSH_MARKER) -> Iterator[LineBatch | FileReport]:
     """Yield batches of the lines that contain ``marker`` (with their 1-based numbers), then a
-    ``FileReport``. The incomplete last line of a damaged file is not yielded."""
+    ``FileReport``. The incomplete last line of a damaged file is not yielded.
+
+    Only the lines around a marker are delimited (``bytes`` searches in C); the rest of the text
+    is counted for line numbers, never split."""
     pending = b""  # the start of a line whose newline has not arrived yet
     line_base = 0  # lines completed before ``pending``
     push_lines = 0
-    numbers: list[np.ndarray] = []
+    numbers: list[int] = []
     lines: list[bytes] = []
-    held = 0
+
+    def select(buffer: bytes) -> int:
+        """Keep the lines of ``buffer`` (whole lines, ending in a newline) that contain the
+        marker; returns how many lines the buffer holds."""
+        nonlocal push_lines
+        counted_to, counted = 0, 0
+        hit = buffer.find(marker)
+        while hit >= 0:
+            start = buffer.rfind(b"\n", 0, hit) + 1
+            end = buffer.find(b"\n", hit)
+            counted += buffer.count(b"\n", counted_to, start)
+            counted_to = start
+            numbers.append(line_base + counted + 1)
+            lines.append(buffer[start:end])
+            push_lines += 1
+            hit = buffer.find(marker, end)
+        return counted + buffer.count(b"\n", counted_to)
 
     def flush() -> LineBatch:
-        nonlocal numbers, lines, held
-        batch = LineBatch(np.concatenate(numbers) if numbers else np.empty(0, np.int64), lines)
-        numbers, lines, held = [], [], 0
+        batch = LineBatch(np.asarray(numbers, dtype=np.int64), list(lines))
+        numbers.clear()
+        lines.clear()
         return batch
-
-    def select(buffer: bytes, ends: np.ndarray) -> None:
-        """Keep the complete lines of ``buffer`` (ending at ``ends``) that contain the marker."""
-        nonlocal push_lines, held
-        hits = []
-        start = buffer.find(marker)
-        while start >= 0:
-            hits.append(start)
-            start = buffer.find(marker, start + len(marker))
-        if not hits:
-            return
-        line_index = np.unique(np.searchsorted(ends, np.asarray(hits, dtype=np.int64)))
-        line_index = line_index[line_index < len(ends)]
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        for i in line_index:
-            lines.append(buffer[starts[i] : ends[i]])
-        numbers.append(line_base + line_index.astype(np.int64) + 1)
-        push_lines += len(line_index)
-        held += len(line_index)
 
     status = ("complete", "")
     for item in _inflate(memoryview(content)):
@@ -109,22 +110,19 @@ def decode_hour(content: bytes | memoryview, lines_per_batch: int = 20000,
             status = item
             break
         buffer = pending + item
-        ends = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == 0x0A)
-        if len(ends) == 0:
+        last = buffer.rfind(b"\n")
+        if last < 0:
             pending = buffer
             continue
-        complete = buffer[: ends[-1] + 1]
-        pending = buffer[ends[-1] + 1 :]
-        select(complete, ends)
-        line_base += len(ends)
-        if held >= lines_per_batch:
+        pending = buffer[last + 1 :]
+        line_base += select(buffer[: last + 1])
+        if len(lines) >= lines_per_batch:
             yield flush()
     if status[0] == "complete" and pending:
         # A final line without a newline is still a whole line in an intact file.
-        select(pending + b"\n", np.array([len(pending)], dtype=np.int64))
-        line_base += 1
+        line_base += select(pending + b"\n")
         pending = b""
-    if held:
+    if lines:
         yield flush()
     detail = status[1]
     if pending:
@@ -145,15 +143,26 @@ DECODED_DDL = ("source_file string, line_no long, line binary, file_status strin
                "file_detail string, file_lines long, file_push_lines long")
 
 
+def read_local(uri: str) -> bytes:
+    """The bytes of a ``file:`` URI as Spark lists it (``file:/a/b`` or ``file:///a/b``)."""
+    with open(unquote(urlparse(uri).path), "rb") as handle:
+        return handle.read()
+
+
 def decode_files(batches: Iterator[pa.RecordBatch], lines_per_batch: int) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body over Spark's ``binaryFile`` rows (path, content): for each file, its
-    push lines, then one row with the file's report (``line_no`` null)."""
+    """``mapInArrow`` body over Spark's ``binaryFile`` rows: for each file, its push lines, then one
+    row with the file's report (``line_no`` null). Without a ``content`` column the files are local
+    and read here, which spares a copy through the JVM."""
     for batch in batches:
         paths = batch.column("path").to_pylist()
-        contents = batch.column("content")
+        contents = batch.column("content") if "content" in batch.schema.names else None
         for i, path in enumerate(paths):
-            content = contents[i].as_buffer()
-            for item in decode_hour(memoryview(content) if content is not None else b"", lines_per_batch):
+            if contents is None:
+                content = read_local(path)
+            else:
+                buffer = contents[i].as_buffer()
+                content = memoryview(buffer) if buffer is not None else b""
+            for item in decode_hour(content, lines_per_batch):
                 if isinstance(item, LineBatch):
                     n = len(item.lines)
                     yield pa.RecordBatch.from_arrays([

@@ -96,3 +96,15 @@ def test_reloading_changes_nothing_and_a_repaired_file_is_reloaded(spark, lakeho
 def test_a_glob_that_matches_nothing_is_a_usage_error(spark, lakehouse, tmp_path, run_stage):
     with pytest.raises(UsageError, match="no such file or directory"):
         run_stage(ingest_gharchive, spark, lakehouse, input=[(tmp_path / "2030-01-01-*.json.gz").as_uri()])
+
+
+def test_missing_hours_are_gaps_within_a_day():
+    import datetime as dt
+
+    from commitpack.jobs.ingest_gharchive import file_name_hour, missing_hours
+
+    hours = [file_name_hour(f"s3://gharchive/2025-10-0{d}-{h}.json.gz") for d, h in
+             [(6, 20), (6, 23), (7, 0), (7, 1), (7, 3), (9, 5)]]
+    assert missing_hours(hours) == [dt.datetime(2025, 10, 6, 21), dt.datetime(2025, 10, 6, 22), dt.datetime(2025, 10, 7, 2)]
+    assert file_name_hour("2013-05-01-12.json.gz") == dt.datetime(2013, 5, 1, 12)
+    assert file_name_hour("notes.json.gz") is None

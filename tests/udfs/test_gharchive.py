@@ -60,3 +60,11 @@ def test_arrow_wrapper_emits_lines_then_one_report_row_per_file():
     assert rows[1]["line_no"] is None and rows[1]["file_status"] == "complete" and rows[1]["file_lines"] == 2
     assert rows[2]["source_file"] == "b.json.gz" and rows[2]["file_status"] == "truncated"
     assert len(rows) == 3
+
+
+def test_local_files_are_read_by_path(tmp_path):
+    data = gzip.compress(b'{"type":"PushEvent","id":"1"}\n')
+    (tmp_path / "my hour.json.gz").write_bytes(data)
+    uri = (tmp_path / "my hour.json.gz").as_uri().replace("file:///", "file:/")  # as Spark lists it
+    rows = [r for out in decode_files(iter([pa.RecordBatch.from_pydict({"path": [uri]})]), 10) for r in out.to_pylist()]
+    assert rows[0]["line"] == b'{"type":"PushEvent","id":"1"}' and rows[1]["file_status"] == "complete"

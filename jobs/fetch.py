@@ -1,13 +1,27 @@
 """Fetch each indexed repository once and build the raw CommitPack table.
 
-For every commit in the silver index, reads the changed file before and after from a bare
-repository cache on the executors and computes the diff; every row keeps a fetch status.
+For every commit in the silver index: the changed file before and after, read from a bare
+mirror on the executors (one per fork network, each repository fetched at most once per run,
+reused across stages and runs), and its diff. Every row keeps a status; rows whose fetch
+failed for a transient reason are fetched again by the next run. Work is committed in waves,
+so a crash costs at most the wave in flight, and a rerun completes it without duplicates.
 """
 
+from __future__ import annotations
+
+import math
 import sys
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
 from commitpack.jobs.cli import add_git_options, job_main
-from commitpack.jobs.errors import JobError
+from commitpack.jobs.graph import connected_components
+from commitpack.jobs.report import StageSummary, progress
+from commitpack.schemas.gold import COMMITPACK
+from commitpack.schemas.silver import COMMIT_INDEX
+from commitpack.udfs.contents import OUTPUT_DDL, RETRIED, ReadSettings, fetch_partition
+from commitpack.udfs.gitrepo import GitSettings
 
 COMMAND = "fetch"
 HELP = "read file contents and diffs from git into the raw CommitPack table"
@@ -18,8 +32,74 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
         add_git_options(parser)
 
 
-def run(spark, cfg, lakehouse, args):
-    raise JobError(f"`{COMMAND}` is not implemented yet")
+# ----------------------------------------------------------------------------- transforms
+
+def pending(index: DataFrame, fetched: DataFrame | None) -> DataFrame:
+    """Indexed commits never fetched, or whose last fetch failed in a way worth retrying."""
+    if fetched is None:
+        return index
+    final = fetched.where(~F.col("status").isin(*RETRIED)).select("commit")
+    return index.join(final, "commit", "left_anti")
+
+
+def fork_networks(rows: DataFrame) -> DataFrame:
+    """repo → network: repositories that share a commit are one network, named by its smallest
+    member; a repository sharing nothing is its own network."""
+    edges = rows.select(F.get("repos", 0).alias("src"), F.explode("repos").alias("dst"))
+    components = connected_components(edges).select(F.col("node").alias("repo"), F.col("component").alias("network"))
+    return (rows.select("repo").distinct().join(components, "repo", "left")
+            .select("repo", F.coalesce("network", "repo").alias("network")))
+
+
+def fetch_input(rows: DataFrame, networks: DataFrame) -> DataFrame:
+    """The columns the executors read, one row per commit, with its network."""
+    return rows.join(networks, "repo").select(
+        "commit", "repo", "network", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode",
+        "lang", F.array_join("repos", ",").alias("repos"), "license", F.col("old_path").alias("old_file"),
+        F.col("new_path").alias("new_file"), "subject", "message", "committed_at")
+
+
+def read_contents(inputs: DataFrame, git: GitSettings, settings: ReadSettings, partitions: int) -> DataFrame:
+    """One task reads whole networks, in order, so each network's mirror is opened once."""
+    return (inputs.repartition(partitions, "network").sortWithinPartitions("network", "repo", "commit")
+            .mapInArrow(lambda batches: fetch_partition(batches, git, settings), OUTPUT_DDL))
+
+
+# ----------------------------------------------------------------------------- the job
+
+def run(spark, cfg, lakehouse, args) -> StageSummary:
+    summary = StageSummary(COMMAND)
+    done = lakehouse.read(COMMITPACK) if lakehouse.exists(COMMITPACK) else None
+    todo = pending(lakehouse.read(COMMIT_INDEX), done).localCheckpoint()
+    total = todo.count()
+    summary.rows_in = total
+    if not total:
+        return summary.finish()
+    inputs = fetch_input(todo, fork_networks(todo)).localCheckpoint()
+    git = GitSettings.from_config(cfg)
+    settings = ReadSettings(max_blob_bytes=int(cfg.get("fetch.max_blob_bytes")), encoding=cfg.get("fetch.encoding"),
+                            context_lines=int(cfg.get("fetch.diff_context_lines")))
+    partitions = int(cfg.get("fetch.partitions")) or 4 * spark.sparkContext.defaultParallelism
+    waves = math.ceil(total / int(cfg.get("fetch.wave_rows")))
+    inputs = inputs.withColumn("wave", F.pmod(F.xxhash64("network"), F.lit(waves)))
+    statuses: dict[str, int] = {}
+    networks = inputs.select("network").distinct().count()
+    summary.details["networks"] = f"{networks:,} fork networks in {waves} wave(s)"
+    for wave in range(waves):
+        batch = inputs.where(F.col("wave") == wave).drop("wave")
+        progress(COMMAND, f"wave {wave + 1}/{waves}: reading contents")
+        # Materialized once: the merge must not run the git reads a second time.
+        fetched = read_contents(batch, git, settings, partitions).localCheckpoint(eager=True)
+        wave_statuses = {r.status: r["count"] for r in fetched.groupBy("status").count().collect()}
+        langs = sorted({(r.lang,) for r in fetched.select("lang").distinct().collect()})
+        lakehouse.merge(COMMITPACK, fetched, update_when="true", partitions=langs)
+        for status, count in wave_statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+        progress(COMMAND, f"wave {wave + 1}/{waves}: {sum(wave_statuses.values()):,} rows written "
+                          f"({wave_statuses.get('ok', 0):,} ok)")
+    summary.rows_out = statuses.pop("ok", 0)
+    summary.dropped = statuses
+    return summary.finish()
 
 
 def main(argv=None) -> int:

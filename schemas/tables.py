@@ -6,12 +6,12 @@ A table's location is ``<lakehouse>/<layer>/<name>``.
 
 from __future__ import annotations
 
-from commitpack.schemas import bronze, meta, silver
+from commitpack.schemas import bronze, gold, meta, silver
 from commitpack.schemas.table import Table
 
 TABLES: dict[str, Table] = {
     spec.name: spec
-    for module in (bronze, silver, meta)
+    for module in (bronze, silver, gold, meta)
     for spec in vars(module).values()
     if isinstance(spec, Table)
 }

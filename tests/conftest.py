@@ -127,34 +127,63 @@ def expected(sample):
     return json.loads((sample.root / "expected.json").read_text())
 
 
+class GitDaemon:
+    """`git daemon` serving the sample's repositories on 127.0.0.1, logging every request."""
+
+    def __init__(self, root: Path, base: Path):
+        self.port = free_port()
+        self.log_path = root / "daemon.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            ["git", "daemon", "--verbose", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={self.port}",
+             f"--base-path={base}", str(base)], stdout=self._log, stderr=self._log)
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("git daemon did not start")
+                time.sleep(0.1)
+
+    @property
+    def template(self) -> str:
+        return f"git://127.0.0.1:{self.port}/{{repo}}.git"
+
+    def fetches(self) -> dict[str, int]:
+        """Upload-pack requests (one per fetch) so far, per repository."""
+        import re
+
+        counts: dict[str, int] = {}
+        for repo in re.findall(r"Request upload-pack for '/([^']+)\.git'", self.log_path.read_text(errors="replace")):
+            counts[repo] = counts.get(repo, 0) + 1
+        return counts
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+
 @pytest.fixture(scope="session")
-def git_daemon(sample, tmp_path_factory):
-    """`git daemon` serving the sample's repositories on 127.0.0.1; yields the remote template."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("git-daemon") / "daemon.log", "wb")
-    proc = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={port}",
-         f"--base-path={sample.remotes}", str(sample.remotes)], stdout=log, stderr=log)
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("git daemon did not start")
-            time.sleep(0.1)
-    yield f"git://127.0.0.1:{port}/{{repo}}.git"
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+def daemon(sample, tmp_path_factory):
+    server = GitDaemon(tmp_path_factory.mktemp("git-daemon"), sample.remotes)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def git_daemon(daemon):
+    """The remote template of the sample's git daemon."""
+    return daemon.template
 
 
 def sample_config(sample, mirror_dir, *overrides):
     from commitpack.jobs.config import Config
 
-    return Config.load(overrides=[f"git.mirror_dir={mirror_dir}", "opt_out.owners=[optout]",
-                                  "git.retries=1", *overrides], **{"git.remote_template": sample.remote_template})
+    return Config.load(overrides=[f"git.remote_template={sample.remote_template}", f"git.mirror_dir={mirror_dir}",
+                                  "opt_out.owners=[optout]", "git.retries=1", *overrides])
 
 
 @pytest.fixture(scope="session")
@@ -179,3 +208,12 @@ def indexed(spark, sample, tmp_path_factory):
         "index": stage(index, spark, lakehouse, cfg),
     }
     return lakehouse, cfg, summaries
+
+
+@pytest.fixture(scope="session")
+def fetched(spark, indexed):
+    """The indexed sample fetched into gold.commitpack once. Yields (lakehouse, config, summary)."""
+    from commitpack.jobs import fetch
+
+    lakehouse, cfg, _ = indexed
+    return lakehouse, cfg, stage(fetch, spark, lakehouse, cfg)

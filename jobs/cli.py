@@ -91,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    settings = {key: value for key, value in vars(args).items() if "." in key}
-    settings["lakehouse"] = args.lakehouse
-    settings["spark.master"] = args.master
-    return Config.load(args.config, args.set or (), **settings)
+    """Defaults, a job's own defaults (``settings(args)``, e.g. demo's work directory), the
+    --config file, --set, then the options given on the command line."""
+    job_defaults = args.job.settings(args) if hasattr(args.job, "settings") else {}
+    given = {key: value for key, value in vars(args).items() if "." in key}
+    given["lakehouse"] = args.lakehouse
+    given["spark.master"] = args.master
+    overrides = [f"{key}={value}" for key, value in job_defaults.items()] + list(args.set or ())
+    return Config.load(args.config, overrides, **given)
 
 
 def run_job(module: ModuleType, args: argparse.Namespace, cfg: Config) -> int:

@@ -1,11 +1,19 @@
 """Run the whole pipeline on a small sample that commitpack generates on the spot: real git
 repositories, GH Archive hours and a BigQuery export in their real formats pointing at them.
-Results go to a local lakehouse under --workdir."""
 
+Everything goes under --workdir: the sample (sample/), the repository mirrors (git-mirrors/),
+the lakehouse (lakehouse/, unless --lakehouse is given) and the dataset export (export/).
+The sample is the same on every run, so a second run changes nothing.
+"""
+
+import argparse
+import os
 import sys
 
+from commitpack.jobs import pipeline
 from commitpack.jobs.cli import job_main
-from commitpack.jobs.errors import JobError
+from commitpack.jobs.report import progress
+from commitpack.jobs.sample import OPT_OUT_OWNER, build_sample
 
 COMMAND = "demo"
 HELP = "generate a sample and run the whole pipeline on it"
@@ -16,8 +24,30 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
                         help="where the sample, the git mirrors, the lakehouse and the export go (default ./commitpack-demo)")
 
 
+def settings(args) -> dict:
+    """The demo's defaults: its own lakehouse, mirrors, and the sample's repositories as remotes."""
+    workdir = os.path.abspath(args.workdir)
+    return {
+        "lakehouse": os.path.join(workdir, "lakehouse"),
+        "git.mirror_dir": os.path.join(workdir, "git-mirrors"),
+        "git.remote_template": "file://" + os.path.join(workdir, "sample", "remotes") + "/{repo}.git",
+        "opt_out.owners": f"[{OPT_OUT_OWNER}]",
+    }
+
+
 def run(spark, cfg, lakehouse, args):
-    raise JobError(f"`{COMMAND}` is not implemented yet")
+    workdir = os.path.abspath(args.workdir)
+    progress(COMMAND, f"building the sample in {workdir}/sample")
+    sample = build_sample(os.path.join(workdir, "sample"))
+    stage_args = argparse.Namespace(
+        input=[str(sample.gharchive / "*.json.gz")], commits=str(sample.bigquery / "commits"),
+        licenses=str(sample.bigquery / "licenses"), languages=str(sample.bigquery / "languages"),
+        output=os.path.join(workdir, "export"))
+    yield from pipeline.run(spark, cfg, lakehouse, stage_args)
+    print(f"\nDone. Lakehouse: {lakehouse.root}\n"
+          f"  bronze/ (GH Archive pushes and quarantine, BigQuery exports), silver/ (commit index and rejections),\n"
+          f"  gold/commitpack (raw CommitPack: contents, diffs, statuses)\n"
+          f"Sample inputs: {sample.root}", flush=True)
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import sys
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
 from commitpack.jobs.cli import add_git_options, job_main
@@ -20,7 +20,7 @@ from commitpack.jobs.graph import connected_components
 from commitpack.jobs.report import StageSummary, progress
 from commitpack.schemas.gold import COMMITPACK
 from commitpack.schemas.silver import COMMIT_INDEX
-from commitpack.udfs.contents import OUTPUT_DDL, RETRIED, ReadSettings, fetch_partition
+from commitpack.udfs.contents import OUTPUT_DDL, RETRIED, STATUSES, ReadSettings, fetch_partition
 from commitpack.udfs.gitrepo import GitSettings
 
 COMMAND = "fetch"
@@ -35,17 +35,21 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
 # ----------------------------------------------------------------------------- transforms
 
 def pending(index: DataFrame, fetched: DataFrame | None) -> DataFrame:
-    """Indexed commits never fetched, or whose last fetch failed in a way worth retrying."""
+    """Indexed commits never fetched (``retry`` false), or whose last fetch failed in a way worth
+    retrying (``retry`` true)."""
     if fetched is None:
-        return index
-    final = fetched.where(~F.col("status").isin(*RETRIED)).select("commit")
-    return index.join(final, "commit", "left_anti")
+        return index.withColumn("retry", F.lit(False))
+    last = fetched.select("commit", F.col("status").isin(*RETRIED).alias("retry"))
+    return index.join(last, "commit", "left").where(F.coalesce("retry", F.lit(True))) \
+        .withColumn("retry", F.coalesce("retry", F.lit(False)))
 
 
 def fork_networks(rows: DataFrame) -> DataFrame:
     """repo → network: repositories that share a commit are one network, named by its smallest
     member; a repository sharing nothing is its own network."""
-    edges = rows.select(F.get("repos", 0).alias("src"), F.explode("repos").alias("dst"))
+    edges = rows.where(F.size("repos") > 1).select(F.get("repos", 0).alias("src"), F.explode("repos").alias("dst"))
+    if edges.isEmpty():  # no commit is shared: every repository is its own network
+        return rows.select("repo", F.col("repo").alias("network")).distinct()
     components = connected_components(edges).select(F.col("node").alias("repo"), F.col("component").alias("network"))
     return (rows.select("repo").distinct().join(components, "repo", "left")
             .select("repo", F.coalesce("network", "repo").alias("network")))
@@ -54,49 +58,72 @@ def fork_networks(rows: DataFrame) -> DataFrame:
 def fetch_input(rows: DataFrame, networks: DataFrame) -> DataFrame:
     """The columns the executors read, one row per commit, with its network."""
     return rows.join(networks, "repo").select(
-        "commit", "repo", "network", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode",
+        "commit", "repo", "network", "retry", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode",
         "lang", F.array_join("repos", ",").alias("repos"), "license", F.col("old_path").alias("old_file"),
         F.col("new_path").alias("new_file"), "subject", "message", "committed_at")
 
 
 def read_contents(inputs: DataFrame, git: GitSettings, settings: ReadSettings, partitions: int) -> DataFrame:
     """One task reads whole networks, in order, so each network's mirror is opened once."""
-    return (inputs.repartition(partitions, "network").sortWithinPartitions("network", "repo", "commit")
+    # Range partitioning balances rows across tasks and keeps every network in one of them.
+    return (inputs.repartitionByRange(partitions, "network").sortWithinPartitions("network", "repo", "commit")
             .mapInArrow(lambda batches: fetch_partition(batches, git, settings), OUTPUT_DDL))
 
 
 # ----------------------------------------------------------------------------- the job
 
+def status_counts(rows: DataFrame) -> tuple[Observation, DataFrame]:
+    """Rows with an observation counting their statuses as they are written (no second pass)."""
+    observation = Observation("fetch_statuses")
+    counts = [F.sum(F.when(F.col("status") == status, 1).otherwise(0)).alias(status) for status in STATUSES]
+    return observation, rows.observe(observation, *counts)
+
+
+def write_wave(lakehouse, fetched: DataFrame, retry: bool) -> dict[str, int]:
+    """New commits are appended in one pass (a rerun recomputes what is pending, so an append
+    never repeats a row); retried ones (already in the table) are merged."""
+    if not retry:
+        observation, observed = status_counts(fetched)
+        lakehouse.append(COMMITPACK, observed)
+        return {k: int(v or 0) for k, v in observation.get.items() if v}
+    # Materialized once: the merge must not run the git reads a second time.
+    fetched = fetched.localCheckpoint(eager=True)
+    counts = {r.status: r["count"] for r in fetched.groupBy("status").count().collect()}
+    langs = sorted({(r.lang,) for r in fetched.select("lang").distinct().collect()})
+    lakehouse.merge(COMMITPACK, fetched, update_when="true", partitions=langs)
+    return counts
+
+
 def run(spark, cfg, lakehouse, args) -> StageSummary:
     summary = StageSummary(COMMAND)
     done = lakehouse.read(COMMITPACK) if lakehouse.exists(COMMITPACK) else None
-    todo = pending(lakehouse.read(COMMIT_INDEX), done).localCheckpoint()
-    total = todo.count()
-    summary.rows_in = total
+    index = lakehouse.read(COMMIT_INDEX)
+    inputs = fetch_input(pending(index, done), fork_networks(pending(index, done))).localCheckpoint()
+    sizes = inputs.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("network").alias("networks"),
+                       F.sum(F.col("retry").cast("int")).alias("retries")).first()
+    total = summary.rows_in = sizes.rows
     if not total:
         return summary.finish()
-    inputs = fetch_input(todo, fork_networks(todo)).localCheckpoint()
     git = GitSettings.from_config(cfg)
     settings = ReadSettings(max_blob_bytes=int(cfg.get("fetch.max_blob_bytes")), encoding=cfg.get("fetch.encoding"),
                             context_lines=int(cfg.get("fetch.diff_context_lines")))
     partitions = int(cfg.get("fetch.partitions")) or 4 * spark.sparkContext.defaultParallelism
     waves = math.ceil(total / int(cfg.get("fetch.wave_rows")))
     inputs = inputs.withColumn("wave", F.pmod(F.xxhash64("network"), F.lit(waves)))
+    summary.details["networks"] = f"{sizes.networks:,} fork networks in {waves} wave(s), {sizes.retries or 0:,} retried rows"
     statuses: dict[str, int] = {}
-    networks = inputs.select("network").distinct().count()
-    summary.details["networks"] = f"{networks:,} fork networks in {waves} wave(s)"
     for wave in range(waves):
-        batch = inputs.where(F.col("wave") == wave).drop("wave")
         progress(COMMAND, f"wave {wave + 1}/{waves}: reading contents")
-        # Materialized once: the merge must not run the git reads a second time.
-        fetched = read_contents(batch, git, settings, partitions).localCheckpoint(eager=True)
-        wave_statuses = {r.status: r["count"] for r in fetched.groupBy("status").count().collect()}
-        langs = sorted({(r.lang,) for r in fetched.select("lang").distinct().collect()})
-        lakehouse.merge(COMMITPACK, fetched, update_when="true", partitions=langs)
-        for status, count in wave_statuses.items():
-            statuses[status] = statuses.get(status, 0) + count
-        progress(COMMAND, f"wave {wave + 1}/{waves}: {sum(wave_statuses.values()):,} rows written "
-                          f"({wave_statuses.get('ok', 0):,} ok)")
+        written = 0
+        for retry in (False, True):
+            batch = inputs.where((F.col("wave") == wave) & (F.col("retry") == retry)).drop("wave", "retry")
+            if batch.isEmpty():
+                continue
+            counts = write_wave(lakehouse, read_contents(batch, git, settings, partitions), retry)
+            for status, count in counts.items():
+                statuses[status] = statuses.get(status, 0) + count
+            written += sum(counts.values())
+        progress(COMMAND, f"wave {wave + 1}/{waves}: {written:,} rows written")
     summary.rows_out = statuses.pop("ok", 0)
     summary.dropped = statuses
     return summary.finish()

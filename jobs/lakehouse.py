@@ -6,6 +6,7 @@ optionally update what changed) or replaces what it recomputed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -57,6 +58,8 @@ class Lakehouse:
             builder = DeltaTable.createIfNotExists(self.spark).location(self.path(spec)).addColumns(spec.schema)
             if spec.partition_by:
                 builder = builder.partitionedBy(*spec.partition_by)
+            for key, value in spec.properties:
+                builder = builder.property(key, value)
             builder.execute()
         return spec
 
@@ -76,7 +79,8 @@ class Lakehouse:
         merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
         if update_when is not None:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
-        done = merge.whenNotMatchedInsertAll().execute().first()
+        with self._writing(spec):
+            done = merge.whenNotMatchedInsertAll().execute().first()
         return {"inserted": int(done.num_inserted_rows), "updated": int(done.num_updated_rows)}
 
     def sync(self, name: str | Table, rows: DataFrame) -> dict[str, int]:
@@ -99,6 +103,18 @@ class Lakehouse:
             counts["deleted"] = int(done.num_deleted_rows)
         return counts
 
+    @contextlib.contextmanager
+    def _writing(self, spec: Table):
+        """Parquet settings for one table's write (per-column keys reach Parquet's writer)."""
+        keys = [f"parquet.enable.dictionary#{column}" for column in spec.long_text]
+        for key in keys:
+            self.spark.conf.set(key, "false")
+        try:
+            yield
+        finally:
+            for key in keys:
+                self.spark.conf.unset(key)
+
     @staticmethod
     def _key_match(spec: Table) -> str:
         return " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in spec.keys)
@@ -119,13 +135,20 @@ class Lakehouse:
             f" AND t.`{column}` IN ({', '.join(sorted({sql_literal(values[i]) for values in partitions}))})"
             for i, column in enumerate(spec.partition_by))
 
+    def append(self, name: str | Table, rows: DataFrame) -> None:
+        """Append rows the caller knows to be new (their keys are absent), in one pass over them."""
+        spec = self.ensure(name)
+        with self._writing(spec):
+            conform(rows, spec).write.format("delta").mode("append").save(self.path(spec))
+
     def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> None:
         """Overwrite the table, or with ``where`` only the rows matching that predicate."""
         spec = self.ensure(name)
         writer = conform(rows, spec).write.format("delta").mode("overwrite")
         if where is not None:
             writer = writer.option("replaceWhere", where)
-        writer.save(self.path(spec))
+        with self._writing(spec):
+            writer.save(self.path(spec))
 
 
 def conform(rows: DataFrame, spec: Table) -> DataFrame:

@@ -181,6 +181,9 @@ def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, st
         # A merge's new rows usually fall in a few partitions (one hour is one event_date):
         # repartitioning by partition column before writing would put them all on one core.
         "spark.databricks.delta.merge.repartitionBeforeWrite.enabled": "false",
+        # Partitioned writes keep a file open per partition value instead of sorting every row
+        # (contents included) by it first.
+        "spark.sql.maxConcurrentOutputFileWriters": "64",
     }
     if master.startswith("local"):
         # Local executors live in the driver's JVM: its heap (1 GB by default) is theirs too.

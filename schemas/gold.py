@@ -1,6 +1,6 @@
 """Gold: the CommitPack datasets."""
 
-from pyspark.sql.types import IntegerType, LongType, StringType, TimestampType
+from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, TimestampType
 
 from commitpack.schemas.table import Table, optional, required, struct
 
@@ -10,6 +10,9 @@ COMMITPACK = Table(
     description="Raw CommitPack: every indexed commit with the changed file before and after, its diff and a fetch status.",
     keys=("commit",),
     partition_by=("lang",),
+    # Min/max statistics of file contents cost more to collect than they save when reading.
+    properties=(("delta.dataSkippingStatsColumns", "commit,status,repo,license,old_size,new_size,committed_at"),),
+    long_text=("old_contents", "new_contents", "diff", "message"),
     schema=struct(
         required("commit", StringType()),
         required("lang", StringType(), "GitHub Linguist's name, lower-cased"),
@@ -37,5 +40,70 @@ COMMITPACK = Table(
         optional("lines_removed", IntegerType()),
         optional("hunks", IntegerType()),
         optional("committed_at", TimestampType()),
+    ),
+)
+
+COMMITPACKFT_DECISIONS = Table(
+    name="gold.commitpackft_decisions",
+    produced_by="filter",
+    description="Every raw CommitPack row with what became of it on the way to CommitPackFT: the step and "
+                "the first rule that dropped it (null when kept), the cleaned subject, message language, "
+                "token count and near-duplicate cluster.",
+    keys=("commit",),
+    schema=struct(
+        required("commit", StringType()),
+        required("lang", StringType()),
+        required("repo", StringType()),
+        optional("step", StringType(), "fetch | filter | dedup: the stage whose rule dropped the row; null when kept"),
+        optional("reason", StringType(), "the first rule that dropped the row (fetch:<status> for unfetched rows)"),
+        optional("detail", StringType(), "what the rule matched, e.g. the evaluation problem for `contaminated`"),
+        optional("subject", StringType(), "the subject after cleaning (SPEC 4.3)"),
+        optional("message_lang", StringType(), "fasttext lid.176 language of the message"),
+        optional("message_lang_score", DoubleType()),
+        optional("tokens", IntegerType(), "tokens of old + new contents (see the dataset card for the tokenizer)"),
+        required("bytes", LongType(), "UTF-8 bytes of old + new contents"),
+        optional("cluster", StringType(), "dedup: the smallest commit of the row's duplicate cluster"),
+        optional("cluster_size", IntegerType()),
+    ),
+)
+
+COMMITPACKFT_FUNNEL = Table(
+    name="gold.commitpackft_funnel",
+    produced_by="filter",
+    description="Rows and bytes dropped per step, rule and language on the way from CommitPack to CommitPackFT "
+                "(reason null: the rows kept).",
+    keys=("step", "reason", "lang"),
+    schema=struct(
+        optional("step", StringType()),
+        optional("reason", StringType()),
+        required("lang", StringType()),
+        required("rows", LongType()),
+        required("bytes", LongType()),
+    ),
+)
+
+COMMITPACKFT = Table(
+    name="gold.commitpackft",
+    produced_by="dedup",
+    description="CommitPackFT: the raw rows that pass every filter, deduplicated and decontaminated.",
+    keys=("commit",),
+    partition_by=("lang",),
+    long_text=("old_contents", "new_contents", "message"),
+    schema=struct(
+        required("commit", StringType()),
+        required("lang", StringType()),
+        required("old_file", StringType()),
+        required("new_file", StringType()),
+        optional("old_contents", StringType()),
+        required("new_contents", StringType()),
+        required("subject", StringType(), "the cleaned subject: the instruction"),
+        optional("message", StringType()),
+        optional("license", StringType()),
+        optional("repos", StringType()),
+        optional("committed_at", TimestampType()),
+        optional("message_lang", StringType()),
+        optional("tokens", IntegerType()),
+        required("cluster", StringType(), "the smallest commit of its duplicate cluster (itself when unique)"),
+        required("cluster_size", IntegerType()),
     ),
 )

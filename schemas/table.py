@@ -16,6 +16,11 @@ class Table:
     description: str = ""
     # The CLI stage that writes the table, named in "run it first" errors.
     produced_by: str = ""
+    # Delta table properties set when the table is created.
+    properties: tuple[tuple[str, str], ...] = ()
+    # Long text (file contents, diffs): written without Parquet's dictionary encoding, which
+    # such values overflow after a few rows anyway.
+    long_text: tuple[str, ...] = ()
 
     @property
     def layer(self) -> str:

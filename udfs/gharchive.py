@@ -133,7 +133,7 @@ def decode_hour(content: bytes | memoryview, lines_per_batch: int = 20000,
 DECODED_SCHEMA = pa.schema([
     ("source_file", pa.string()),
     ("line_no", pa.int64()),
-    ("line", pa.binary()),
+    ("line", pa.large_binary()),  # built several times faster than binary from Python bytes
     ("file_status", pa.string()),
     ("file_detail", pa.string()),
     ("file_lines", pa.int64()),
@@ -168,7 +168,7 @@ def decode_files(batches: Iterator[pa.RecordBatch], lines_per_batch: int) -> Ite
                     yield pa.RecordBatch.from_arrays([
                         pa.array([path] * n, pa.string()),
                         pa.array(item.line_numbers, pa.int64()),
-                        pa.array(item.lines, pa.binary()),
+                        pa.array(item.lines, pa.large_binary()),
                         pa.nulls(n, pa.string()),
                         pa.nulls(n, pa.string()),
                         pa.nulls(n, pa.int64()),
@@ -176,7 +176,7 @@ def decode_files(batches: Iterator[pa.RecordBatch], lines_per_batch: int) -> Ite
                     ], schema=DECODED_SCHEMA)
                 else:
                     yield pa.RecordBatch.from_arrays([
-                        pa.array([path]), pa.nulls(1, pa.int64()), pa.nulls(1, pa.binary()),
+                        pa.array([path]), pa.nulls(1, pa.int64()), pa.nulls(1, pa.large_binary()),
                         pa.array([item.status]), pa.array([item.detail]),
                         pa.array([item.lines], pa.int64()), pa.array([item.push_lines], pa.int64()),
                     ], schema=DECODED_SCHEMA)

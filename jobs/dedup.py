@@ -1,20 +1,162 @@
-"""Remove exact and near-duplicate changes and evaluation-set contamination."""
+"""Remove exact and near-duplicate changes from the rows the filter kept, and write CommitPackFT.
+
+Duplicates are judged on the *change*, not the file: successive commits to one file share most
+of their contents but not their changed lines. Exact duplicates share their normalized old and
+new contents, or their changed lines and subject; near duplicates share MinHash LSH bands of the
+change's word shingles and agree on at least ``threshold`` of their signatures. Both kinds of
+link feed one connected-components pass (large-star/small-star, no collect); each cluster keeps
+its earliest commit (ties: the smallest sha), so the survivors depend only on the input.
+"""
+
+from __future__ import annotations
 
 import sys
 
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
 from commitpack.jobs.cli import job_main
-from commitpack.jobs.errors import JobError
+from commitpack.jobs.filter import funnel, summarize
+from commitpack.jobs.graph import connected_components
+from commitpack.jobs.report import StageSummary, progress
+from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
+from commitpack.udfs.minhash import MinHashSettings, signature_frames
 
 COMMAND = "dedup"
-HELP = "remove duplicate changes and benchmark contamination"
+HELP = "remove exact and near-duplicate changes; write CommitPackFT"
 
 
 def add_arguments(parser, within_pipeline: bool = False) -> None:
     pass
 
 
-def run(spark, cfg, lakehouse, args):
-    raise JobError(f"`{COMMAND}` is not implemented yet")
+# ----------------------------------------------------------------------------- columns
+
+def changed_lines(diff: Column) -> Column:
+    """The added and removed lines of a unified diff (headers and context dropped)."""
+    hunks = F.regexp_replace(F.coalesce(diff, F.lit("")), r"(?sm)\A.*?(?=^@@)", "")
+    return F.array_join(F.filter(F.split(hunks, "\n"), lambda line: line.rlike(r"^[+-]")), "\n")
+
+
+def normalized_text(text: Column) -> Column:
+    return F.trim(F.regexp_replace(F.coalesce(text, F.lit("")), r"\s+", " "))
+
+
+def exact_keys(rows: DataFrame) -> DataFrame:
+    """Two keys per row: normalized old + new contents, and changed lines + subject."""
+    return rows.select(
+        "commit",
+        F.sha2(F.concat_ws("\u0000", normalized_text(F.col("old_contents")), normalized_text(F.col("new_contents"))), 256)
+        .alias("contents_key"),
+        F.sha2(F.concat_ws("\u0000", F.lower(F.col("subject")), F.col("change")), 256).alias("change_key"))
+
+
+# ----------------------------------------------------------------------------- links
+
+def star_edges(groups: DataFrame, key: str | list[str], member: str = "commit") -> DataFrame:
+    """Every member of a group with more than one member is linked to the group's smallest member."""
+    return (groups.groupBy(key).agg(F.min(member).alias("src"), F.collect_set(member).alias("members"))
+            .where(F.size("members") > 1).select("src", F.explode("members").alias("dst"))
+            .where(F.col("src") != F.col("dst")))
+
+
+def exact_edges(keys: DataFrame) -> DataFrame:
+    return star_edges(keys, "contents_key").unionByName(star_edges(keys, "change_key")).distinct()
+
+
+def signatures(rows: DataFrame, settings: MinHashSettings) -> DataFrame:
+    """(id, signature, bands) per row of (id, text)."""
+    return rows.mapInPandas(lambda frames: signature_frames(frames, settings),
+                            "id string, signature array<int>, bands array<bigint>")
+
+
+def near_edges(signed: DataFrame, settings: MinHashSettings, threshold: float) -> DataFrame:
+    """Rows sharing a band, linked to the band's smallest row when their signatures agree on at
+    least ``threshold`` of their positions (candidates from LSH, verified by estimated Jaccard)."""
+    bands = signed.select("id", F.posexplode("bands").alias("band", "key"))
+    candidates = star_edges(bands, ["band", "key"], member="id").distinct()
+    sig = signed.select("id", "signature")
+    pairs = (candidates.join(sig.withColumnRenamed("id", "src").withColumnRenamed("signature", "a"), "src")
+             .join(sig.withColumnRenamed("id", "dst").withColumnRenamed("signature", "b"), "dst"))
+    agree = F.aggregate(F.zip_with("a", "b", lambda x, y: F.when(x == y, 1).otherwise(0)), F.lit(0), lambda acc, x: acc + x)
+    return pairs.where(agree >= F.lit(threshold * settings.num_perm)).select("src", "dst")
+
+
+def clusters(rows: DataFrame, edges: DataFrame, exact_members: DataFrame) -> DataFrame:
+    """commit → cluster, cluster_size, and the dedup reason of every row but each cluster's first."""
+    components = connected_components(edges).select(F.col("node").alias("commit"), F.col("component").alias("cluster"))
+    by_cluster = Window.partitionBy("cluster")
+    first = Window.partitionBy("cluster").orderBy(F.col("committed_at").asc_nulls_last(), "commit")
+    return (rows.select("commit", "committed_at").join(components, "commit", "left")
+            .withColumn("cluster", F.coalesce("cluster", "commit"))
+            .withColumn("cluster_size", F.count(F.lit(1)).over(by_cluster).cast("int"))
+            .withColumn("rank", F.row_number().over(first))
+            .join(exact_members.withColumn("exact", F.lit(True)), "commit", "left")
+            .select("commit", "cluster", "cluster_size",
+                    F.when(F.col("rank") > 1, F.when(F.col("exact"), F.lit("exact_duplicate"))
+                           .otherwise(F.lit("near_duplicate"))).alias("dedup_reason")))
+
+
+def deduplicate(candidates: DataFrame, cfg) -> DataFrame:
+    """candidates (commit, committed_at, subject, old_contents, new_contents, diff) → commit,
+    cluster, cluster_size, dedup_reason."""
+    section = cfg.section("dedup")
+    rows = candidates.withColumn("change", changed_lines(F.col("diff")))
+    edges = rows.sparkSession.createDataFrame([], "src string, dst string")
+    exact_members = rows.sparkSession.createDataFrame([], "commit string")
+    if section["exact"]:
+        exact = exact_edges(exact_keys(rows)).localCheckpoint()
+        edges = edges.unionByName(exact)
+        exact_members = exact.select(F.col("src").alias("commit")).unionByName(
+            exact.select(F.col("dst").alias("commit"))).distinct()
+    if section["near"]:
+        minhash = section["minhash"]
+        settings = MinHashSettings(num_perm=int(minhash["num_perm"]), bands=int(minhash["bands"]),
+                                   shingle_words=int(minhash["shingle_words"]), seed=int(minhash["seed"]))
+        signed = signatures(rows.select(F.col("commit").alias("id"),
+                                        F.concat_ws("\n", "subject", "change").alias("text")), settings).localCheckpoint()
+        edges = edges.unionByName(near_edges(signed, settings, float(minhash["threshold"])))
+    return clusters(rows, edges.localCheckpoint(), exact_members)
+
+
+def apply_clusters(decisions: DataFrame, found: DataFrame) -> DataFrame:
+    """Decisions with the filter's verdicts kept and dedup's written over any earlier dedup run's."""
+    base = decisions.select(
+        "commit", "lang", "repo",
+        *[F.when(F.col("step") == COMMAND, None).otherwise(F.col(c)).alias(c) for c in ("step", "reason", "detail")],
+        "subject", "message_lang", "message_lang_score", "tokens", "bytes")
+    return (base.join(found, "commit", "left").select(
+        "commit", "lang", "repo",
+        F.when(F.col("dedup_reason").isNotNull(), F.lit(COMMAND)).otherwise(F.col("step")).alias("step"),
+        F.coalesce("reason", "dedup_reason").alias("reason"), "detail", "subject", "message_lang",
+        "message_lang_score", "tokens", "bytes", "cluster", "cluster_size"))
+
+
+def commitpackft(decisions: DataFrame, raw: DataFrame) -> DataFrame:
+    kept = decisions.where(F.col("reason").isNull()).select(
+        "commit", "subject", "message_lang", "tokens", "cluster", "cluster_size")
+    return kept.join(raw.drop("subject"), "commit").select(
+        "commit", "lang", "old_file", "new_file", "old_contents", "new_contents", "subject", "message", "license",
+        "repos", "committed_at", "message_lang", "tokens", "cluster", "cluster_size")
+
+
+def run(spark, cfg, lakehouse, args) -> StageSummary:
+    summary = StageSummary(COMMAND)
+    decisions = lakehouse.read(COMMITPACKFT_DECISIONS)
+    raw = lakehouse.read(COMMITPACK)
+    passed = decisions.where(F.col("reason").isNull() | (F.col("step") == COMMAND))
+    candidates = passed.select("commit", "subject").join(
+        raw.select("commit", "committed_at", "old_contents", "new_contents", "diff"), "commit")
+    progress(COMMAND, "linking exact and near duplicates")
+    found = deduplicate(candidates, cfg).localCheckpoint()
+    summary.rows_in = found.count()
+    # Materialized before the overwrite: the new decisions are computed from the current ones.
+    lakehouse.replace(COMMITPACKFT_DECISIONS, apply_clusters(decisions, found).localCheckpoint())
+    decisions = lakehouse.read(COMMITPACKFT_DECISIONS)
+    lakehouse.replace(COMMITPACKFT, commitpackft(decisions, raw))
+    lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(decisions))
+    summary.details["clusters with duplicates"] = f"{found.where('cluster_size > 1').select('cluster').distinct().count():,}"
+    return summarize(summary, lakehouse, (COMMAND,)).finish()
 
 
 def main(argv=None) -> int:

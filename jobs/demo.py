@@ -32,6 +32,7 @@ def settings(args) -> dict:
         "git.mirror_dir": os.path.join(workdir, "git-mirrors"),
         "git.remote_template": "file://" + os.path.join(workdir, "sample", "remotes") + "/{repo}.git",
         "opt_out.owners": f"[{OPT_OUT_OWNER}]",
+        "export.output": os.path.join(workdir, "export"),
     }
 
 
@@ -39,14 +40,17 @@ def run(spark, cfg, lakehouse, args):
     workdir = os.path.abspath(args.workdir)
     progress(COMMAND, f"building the sample in {workdir}/sample")
     sample = build_sample(os.path.join(workdir, "sample"))
-    stage_args = argparse.Namespace(
-        input=[str(sample.gharchive / "*.json.gz")], commits=str(sample.bigquery / "commits"),
-        licenses=str(sample.bigquery / "licenses"), languages=str(sample.bigquery / "languages"),
-        output=os.path.join(workdir, "export"))
+    stage_args = argparse.Namespace(**{
+        "input": [str(sample.gharchive / "*.json.gz")], "commits": str(sample.bigquery / "commits"),
+        "licenses": str(sample.bigquery / "licenses"), "languages": str(sample.bigquery / "languages"),
+        "export.output": cfg.get("export.output")})
     yield from pipeline.run(spark, cfg, lakehouse, stage_args)
     print(f"\nDone. Lakehouse: {lakehouse.root}\n"
           f"  bronze/ (GH Archive pushes and quarantine, BigQuery exports), silver/ (commit index and rejections),\n"
-          f"  gold/commitpack (raw CommitPack: contents, diffs, statuses)\n"
+          f"  gold/commitpack (raw CommitPack: contents, diffs, statuses),\n"
+          f"  gold/commitpackft (CommitPackFT), gold/commitpackft_decisions (why each row was dropped),\n"
+          f"  gold/commitpackft_funnel (rows and bytes per rule and language)\n"
+          f"CommitPackFT export: {cfg.get('export.output')} (README.md is its dataset card)\n"
           f"Sample inputs: {sample.root}", flush=True)
 
 

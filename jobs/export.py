@@ -1,21 +1,229 @@
-"""Export the CommitPackFT gold table as JSONL and Parquet shards with a dataset card."""
+"""Export CommitPackFT as JSONL and Parquet shards per language, with a dataset card.
 
+The layout is the Hugging Face datasets one: ``data/<lang>/train-00000-of-00002.jsonl`` (and
+``parquet/<lang>/…parquet``), and a README.md whose YAML header declares one config per language,
+so ``datasets.load_dataset(<output>, "<lang>")`` loads it. The card has the per-language table
+(rows, MB), the funnel, the configuration used and PNG plots. Works for any output URI Spark's
+Hadoop FileSystem can write (local, s3://, gs://, dbfs:/).
+"""
+
+from __future__ import annotations
+
+import math
 import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from commitpack.jobs.cli import job_main
-from commitpack.jobs.errors import JobError
+from commitpack.jobs.errors import UsageError
+from commitpack.jobs.report import StageSummary, progress
+from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
+from commitpack.udfs import tokens
 
 COMMAND = "export"
-HELP = "write CommitPackFT as JSONL/Parquet shards with a dataset card"
+HELP = "write CommitPackFT as JSONL/Parquet shards per language, with a dataset card"
+
+COLUMNS = ("commit", "old_file", "new_file", "old_contents", "new_contents", "subject", "message", "lang",
+           "license", "repos")
+EXTENSIONS = {"jsonl": "jsonl", "parquet": "parquet"}
+FOLDERS = {"jsonl": "data", "parquet": "parquet"}
 
 
 def add_arguments(parser, within_pipeline: bool = False) -> None:
-    parser.add_argument("--output", metavar="DIR", required=not within_pipeline,
-                        help="directory for the dataset (Hugging Face datasets layout)")
+    parser.add_argument("--output", dest="export.output", metavar="DIR", required=not within_pipeline,
+                        help="directory (or URI) for the shards and the dataset card")
 
 
-def run(spark, cfg, lakehouse, args):
-    raise JobError(f"`{COMMAND}` is not implemented yet")
+# ----------------------------------------------------------------------------- transforms
+
+def sharded(rows: DataFrame, shards_per_lang: dict[str, int]) -> DataFrame:
+    """Rows in export order with their shard number: stable across runs and partitionings."""
+    counts = F.create_map(*[x for lang, n in shards_per_lang.items() for x in (F.lit(lang), F.lit(n))])
+    return (rows.select(*COLUMNS, F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"))
+            .repartition("lang", "shard").sortWithinPartitions("lang", "shard", "commit"))
+
+
+def language_table(sizes: list[dict]) -> str:
+    lines = ["| language | rows | MB |", "| --- | ---: | ---: |"]
+    for row in sizes:
+        lines.append(f"| {row['lang']} | {row['rows']:,} | {row['mb']:.2f} |")
+    lines.append(f"| **total** | **{sum(r['rows'] for r in sizes):,}** | **{sum(r['mb'] for r in sizes):.2f}** |")
+    return "\n".join(lines)
+
+
+def funnel_table(funnel: list[dict]) -> str:
+    """Rows and MB per (step, reason), in pipeline order, over all languages."""
+    order = {"fetch": 0, "filter": 1, "dedup": 2, None: 3}
+    totals: dict[tuple, list] = {}
+    for row in funnel:
+        key = (row["step"], row["reason"])
+        total = totals.setdefault(key, [0, 0])
+        total[0] += row["rows"]
+        total[1] += row["bytes"]
+    lines = ["| step | rule | rows | MB |", "| --- | --- | ---: | ---: |"]
+    for (step, reason), (count, size) in sorted(totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0])):
+        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} |")
+    return "\n".join(lines)
+
+
+def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, fmt: str = "jsonl") -> str:
+    header = {
+        "pretty_name": "CommitPackFT (commitpack export)",
+        "language": ["code", "en"],
+        "task_categories": ["text-generation"],
+        "configs": [{"config_name": r["lang"], "data_files": [{"split": "train", "path": f"{FOLDERS[fmt]}/{r['lang']}/*.{EXTENSIONS[fmt]}"}]}
+                    for r in sizes],
+    }
+    return "\n".join([
+        "---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
+        "# CommitPackFT", "",
+        "Git commits turned into instructions: the cleaned commit subject is the instruction, the file before",
+        "the commit the input, the file after it the answer. Built by `commitpack` (OctoPack recipe, Delta Lake)",
+        "from permissively licensed repositories, filtered by the CommitPackFT rules, deduplicated by exact",
+        "and MinHash near-duplicate changes, and decontaminated against evaluation sets.", "",
+        "Fields: " + ", ".join(f"`{c}`" for c in COLUMNS) + ".", "",
+        "```python", "from datasets import load_dataset", f'ds = load_dataset("<this directory>", "{sizes[0]["lang"] if sizes else "python"}")',
+        "```", "",
+        "## Languages", "", language_table(sizes), "", "![rows and MB per language](plots/languages.png)", "",
+        "## Funnel", "", "Rows and MB dropped at each step by the first rule that dropped them.", "",
+        funnel_table(funnel), "", "![funnel](plots/funnel.png)", "",
+        "## Token counts", "", f"The token-length rule counted tokens with: {tokenizer}.", "",
+        "## Configuration", "", "```yaml", yaml.safe_dump(settings, sort_keys=False).rstrip(), "```", "",
+    ])
+
+
+def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    langs = [r["lang"] for r in sizes]
+    fig, axes = plt.subplots(1, 2, figsize=(10, max(2.5, 0.35 * len(langs) + 1)))
+    axes[0].barh(langs, [r["rows"] for r in sizes], color="#4c72b0")
+    axes[0].set_xlabel("rows")
+    axes[1].barh(langs, [r["mb"] for r in sizes], color="#55a868")
+    axes[1].set_xlabel("MB")
+    for ax in axes:
+        ax.invert_yaxis()
+    fig.suptitle("CommitPackFT per language")
+    fig.tight_layout()
+    fig.savefig(folder / "languages.png", dpi=110)
+    plt.close(fig)
+
+    dropped: dict[str, int] = {}
+    for row in funnel:
+        label = f"{row['step']}: {row['reason']}" if row["reason"] else "kept"
+        dropped[label] = dropped.get(label, 0) + row["rows"]
+    items = sorted(dropped.items(), key=lambda kv: -kv[1])
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.3 * len(items) + 1)))
+    ax.barh([k for k, _ in items], [v for _, v in items], color=["#55a868" if k == "kept" else "#c44e52" for k, _ in items])
+    ax.invert_yaxis()
+    ax.set_xlabel("rows")
+    ax.set_title("Rows per rule (first rule that dropped them) and kept")
+    fig.tight_layout()
+    fig.savefig(folder / "funnel.png", dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- files
+
+class Output:
+    """The export directory through Hadoop's FileSystem (any scheme Spark can write)."""
+
+    def __init__(self, spark, root: str):
+        jvm = spark.sparkContext._jvm
+        self._jvm = jvm
+        self._path = lambda p: jvm.org.apache.hadoop.fs.Path(p)
+        self.root = root.rstrip("/")
+        fs = self._path(self.root).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        # The local filesystem would write a .crc file beside each published file.
+        self.fs = fs.getRawFileSystem() if fs.getClass().getSimpleName() == "LocalFileSystem" else fs
+
+    def child(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def clear(self, relative: str) -> None:
+        self.fs.delete(self._path(self.child(relative)), True)
+
+    def files(self, relative: str, suffix: str) -> list[str]:
+        path = self._path(self.child(relative))
+        if not self.fs.exists(path):
+            return []
+        return sorted(s.getPath().toString() for s in self.fs.listStatus(path) if s.getPath().getName().endswith(suffix))
+
+    def move(self, source: str, relative: str) -> None:
+        target = self._path(self.child(relative))
+        self.fs.mkdirs(target.getParent())
+        if not self.fs.rename(self._path(source), target):
+            raise OSError(f"could not move {source} to {target}")
+
+    def size(self, relative: str) -> int:
+        return int(self.fs.getContentSummary(self._path(self.child(relative))).getLength())
+
+    def put(self, local: Path, relative: str) -> None:
+        self.fs.copyFromLocalFile(False, True, self._path(str(local)), self._path(self.child(relative)))
+
+
+def write_shards(rows: DataFrame, out: Output, fmt: str, shards: dict[str, int]) -> None:
+    """One file per (language, shard), renamed to the datasets layout."""
+    folder, ext = FOLDERS[fmt], EXTENSIONS[fmt]
+    staging = f"_staging_{fmt}"
+    out.clear(staging)
+    out.clear(folder)
+    writer = rows.write.partitionBy("lang", "shard").mode("overwrite")
+    if fmt == "jsonl":
+        writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
+    else:
+        writer.parquet(out.child(staging))
+    for lang, count in shards.items():
+        for shard in range(count):
+            parts = out.files(f"{staging}/lang={lang}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
+            for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
+                suffix = "" if i == 0 else f"-{i}"
+                out.move(part, f"{folder}/{lang}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
+    out.clear(staging)
+
+
+def run(spark, cfg, lakehouse, args) -> StageSummary:
+    summary = StageSummary(COMMAND)
+    if not cfg.get("export.output"):
+        raise UsageError("export needs --output DIR (or export.output in the configuration)")
+    out = Output(spark, cfg.get("export.output"))
+    rows = lakehouse.read(COMMITPACKFT)
+    per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()}
+    summary.rows_in = sum(per_lang.values())
+    shard_rows = int(cfg.get("export.shard_rows"))
+    shards = {lang: max(1, math.ceil(n / shard_rows)) for lang, n in sorted(per_lang.items())}
+    formats = list(cfg.get("export.formats"))
+    unknown = set(formats) - set(FOLDERS)
+    if unknown or not formats:
+        raise UsageError(f"export.formats: give one or more of {', '.join(FOLDERS)} (got {', '.join(formats) or 'none'})")
+    for fmt in formats if shards else ():
+        progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
+        write_shards(sharded(rows, shards), out, fmt, shards)
+    # MB as published: the size of the first format's files.
+    sizes = sorted(({"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{lang}") / 1e6}
+                    for lang, n in per_lang.items()), key=lambda r: (-r["rows"], r["lang"]))
+    funnel = [r.asDict() for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
+    settings = {key: cfg.section(key) for key in ("filter", "dedup")}
+    settings["licenses"] = cfg.section("licenses")
+    tokenizer = cfg.get("filter.tokens.tokenizer") or tokens.DEFAULT_DESCRIPTION
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp)
+        plots(sizes, funnel, local / "plots")
+        (local / "README.md").write_text(card(sizes, funnel, settings, tokenizer, formats[0]), encoding="utf-8")
+        for name in ("README.md", "plots/languages.png", "plots/funnel.png"):
+            out.put(local / name, name)
+    summary.rows_out = summary.rows_in
+    summary.details["output"] = out.root
+    summary.details["languages"] = ", ".join(f"{r['lang']} {r['rows']:,}" for r in sizes) or "none"
+    return summary.finish()
 
 
 def main(argv=None) -> int:

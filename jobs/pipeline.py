@@ -32,7 +32,7 @@ def stages_to_run(args) -> list:
             continue
         if stage is ingest_bigquery and not args.commits:
             continue
-        if stage is export and not args.output:
+        if stage is export and not getattr(args, "export.output", None):
             continue
         chosen.append(stage)
     return chosen

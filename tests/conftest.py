@@ -217,3 +217,17 @@ def fetched(spark, indexed):
 
     lakehouse, cfg, _ = indexed
     return lakehouse, cfg, stage(fetch, spark, lakehouse, cfg)
+
+
+@pytest.fixture(scope="session")
+def finetuned(spark, sample, fetched, tmp_path_factory):
+    """The fetched sample filtered, deduplicated and exported once. Yields (lakehouse, config,
+    summaries, export directory)."""
+    from commitpack.jobs import dedup, export, filter
+
+    lakehouse, cfg, _ = fetched
+    out = tmp_path_factory.mktemp("export") / "commitpackft"
+    cfg = sample_config(sample, cfg.get("git.mirror_dir"), f"export.output={out}")
+    summaries = {"filter": stage(filter, spark, lakehouse, cfg), "dedup": stage(dedup, spark, lakehouse, cfg),
+                 "export": stage(export, spark, lakehouse, cfg)}
+    return lakehouse, cfg, summaries, out

@@ -24,14 +24,14 @@ def test_every_indexed_commit_gets_one_row_with_a_status(fetched, expected):
     lakehouse, _, summary = fetched
     rows = {r.commit: r for r in lakehouse.read("gold.commitpack").collect()}
     indexed = {r.commit for r in lakehouse.read("silver.commit_index").select("commit").collect()}
-    assert set(rows) == indexed and len(rows) == 42
+    assert set(rows) == indexed and len(rows) == 49
     c = expected["commits"]
     statuses = {k: rows[e["sha"]].status for k, e in c.items() if e["sha"] in rows}
     assert statuses.pop("py-binary") == "binary"
     assert statuses.pop("py-big") == "too_large"  # 1.7 MB over the 1 MB cap
     assert statuses.pop("web-symlink") == "symlink"
     assert set(statuses.values()) == {"ok"}
-    assert (summary.rows_in, summary.rows_out, summary.dropped) == (42, 39, {"binary": 1, "too_large": 1, "symlink": 1})
+    assert (summary.rows_in, summary.rows_out, summary.dropped) == (49, 46, {"binary": 1, "too_large": 1, "symlink": 1})
     big = rows[c["py-big"]["sha"]]
     assert big.new_size > 1_000_000 and big.new_contents is None and big.new_blob
 
@@ -158,11 +158,11 @@ def test_a_crash_mid_job_then_a_rerun_completes_without_duplicates(fetched, cli,
     assert done.returncode == 0, done.stderr
     assert "wave" in done.stderr
     rerun_in = int(done.stdout.split("rows in ")[1].split()[0].replace(",", ""))
-    assert 0 < rerun_in < 42  # only what the crash left undone
+    assert 0 < rerun_in < 49  # only what the crash left undone
     import pyspark.sql  # the test session reads the result
 
     rows = pyspark.sql.SparkSession.getActiveSession().read.format("delta").load(str(lakehouse_dir / "gold" / "commitpack"))
-    assert rows.count() == 42 and rows.select("commit").distinct().count() == 42
+    assert rows.count() == 49 and rows.select("commit").distinct().count() == 49
 
 
 @pytest.mark.cluster
@@ -177,5 +177,5 @@ def test_fetch_on_a_standalone_cluster_matches_local(fetched, standalone_cluster
     columns = [c for c in spark.read.format("delta").load(indexed_lakehouse.path("gold.commitpack")).columns]
     local = spark.read.format("delta").load(indexed_lakehouse.path("gold.commitpack")).select(*columns)
     cluster = spark.read.format("delta").load(str(lakehouse_dir / "gold" / "commitpack")).select(*columns)
-    assert local.count() == cluster.count() == 42
+    assert local.count() == cluster.count() == 49
     assert local.exceptAll(cluster).isEmpty() and cluster.exceptAll(local).isEmpty()

@@ -1,0 +1,37 @@
+"""Token counts for the CommitPackFT length rule.
+
+With a ``tokenizer.json`` (any Hugging Face tokenizer, e.g. StarCoder's, the one the original
+recipe used) rows are encoded in batches by the ``tokenizers`` package, in parallel threads.
+Without one, the count is the number of GPT-2 pre-tokenizer pieces (the regex below, run by
+Spark itself): every BPE token sequence has at least one token per piece, so this default is a
+lower bound of a BPE tokenizer's count, and the dataset card says it was used.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+# GPT-2's pre-tokenization pattern in Java regex syntax.
+PRETOKEN_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+DEFAULT_DESCRIPTION = ("GPT-2 pre-tokenizer pieces (no tokenizer.json was given; a lower bound of a BPE "
+                       "tokenizer's count such as StarCoder's)")
+
+
+@functools.lru_cache(maxsize=4)
+def load(path: str):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(path)
+
+
+def count(texts: list[str], path: str) -> list[int]:
+    tokenizer = load(path)
+    return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def count_series(old: pd.Series, new: pd.Series, path: str) -> pd.Series:
+    """pandas_udf body: tokens of old + new contents."""
+    texts = (old.fillna("") + new.fillna("")).tolist()
+    return pd.Series(count(texts, path), dtype="int32")

@@ -46,16 +46,16 @@ def get_session(cfg: Config, master: str | None = None):
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
-    if active is not None:
-        _require_delta(active)
-        return active
-    if "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ:
+    if active is None and ("PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ):
         # Started by spark-submit or a Databricks job: the launcher already chose master,
         # jars and settings; a builder without options picks them up unchanged.
-        session = SparkSession.builder.getOrCreate()
-        _require_delta(session)
-        return session
-    return _create_session(cfg, master or cfg.get("spark.master"))
+        active = SparkSession.builder.getOrCreate()
+    if active is None:
+        return _create_session(cfg, master or cfg.get("spark.master"))
+    _require_delta(active)
+    for key, value in RESULT_SETTINGS.items():
+        active.conf.set(key, value)
+    return active
 
 
 def stop_session() -> None:
@@ -162,6 +162,12 @@ def _ivy_settings(ivy_dir: Path, repository: str) -> Path:
     return settings
 
 
+# Session settings the tables' contents depend on, applied to reused sessions as well (they are
+# session-scoped: the cluster's own settings stay as they are). Dates such as a GH Archive
+# event's event_date are UTC dates whatever the machine's or cluster's zone.
+RESULT_SETTINGS = {"spark.sql.session.timeZone": "UTC"}
+
+
 def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, str]:
     ivy_dir = Path(os.environ.get("COMMITPACK_IVY_DIR", Path.home() / ".ivy2.5.2"))
     conf = {
@@ -174,8 +180,7 @@ def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, st
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": str(show_progress).lower(),
-        # Same rows on 2 cores or 2,000: no timestamp depends on the machine's zone.
-        "spark.sql.session.timeZone": "UTC",
+        **RESULT_SETTINGS,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # A merge's new rows usually fall in a few partitions (one hour is one event_date):

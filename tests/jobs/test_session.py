@@ -116,3 +116,12 @@ def test_delta_round_trip_on_a_standalone_cluster(standalone_cluster, tmp_path, 
     # The table the cluster wrote reads back the same in the local session.
     local = Lakehouse(spark, str(tmp_path / "lh")).read("meta.stage_runs")
     assert local.count() == 40
+
+
+def test_a_reused_session_gets_the_settings_results_depend_on(spark):
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        assert get_session(Config.load()) is spark
+        assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")

@@ -154,7 +154,8 @@ def evaluation_grams(cfg) -> tuple[dict[str, str], list[str]]:
 # ----------------------------------------------------------------------------- the transform
 
 def _undecided(reason: str, value: Column) -> Column:
-    """``value`` only for rows no rule has dropped yet (a UDF then receives nulls for the rest)."""
+    """``value`` only for rows no rule has dropped yet: a UDF given it receives nulls for the rest,
+    which cost nothing to send and nothing to evaluate."""
     return F.when(F.col(reason).isNull(), value)
 
 
@@ -172,14 +173,15 @@ def decide(raw: DataFrame, cfg, count_tokens, grams: dict[str, str] | None) -> D
                            .otherwise(first_failure(rules)))
     if "token_length" not in disabled:
         limits = section["tokens"]
-        rows = rows.withColumn("tokens", _undecided("reason", count_tokens(F.col("old_contents"), F.col("new_contents"))))
+        rows = rows.withColumn("tokens", _undecided("reason", count_tokens(
+            _undecided("reason", F.col("old_contents")), _undecided("reason", F.col("new_contents")))))
         rows = rows.withColumn("reason", F.coalesce("reason", first_failure(
             [("token_length", F.col("tokens").between(limits["min"], limits["max"]))])))
     else:
         rows = rows.withColumn("tokens", F.lit(None).cast("int"))
     if "message_language" not in disabled:
         language = section["message_language"]
-        rows = rows.withColumn("language", _undecided("reason", message_language(F.col("message"))))
+        rows = rows.withColumn("language", message_language(_undecided("reason", F.col("message"))))
         rows = rows.withColumn("reason", F.coalesce("reason", first_failure([(
             "message_language", F.col("language.lang").isin(list(language["allow"]))
             & (F.col("language.score") >= float(language["min_score"])))])))
@@ -188,7 +190,8 @@ def decide(raw: DataFrame, cfg, count_tokens, grams: dict[str, str] | None) -> D
     detail = F.when(F.col("status") != "ok", F.col("detail"))
     if grams is not None and "contaminated" not in disabled:
         n = int(section["decontaminate"]["ngram_words"])
-        rows = rows.withColumn("overlap", _undecided("reason", contamination_matcher(grams, n)(F.col("new_contents"), F.col("message"))))
+        rows = rows.withColumn("overlap", contamination_matcher(grams, n)(
+            _undecided("reason", F.col("new_contents")), _undecided("reason", F.col("message"))))
         rows = rows.withColumn("reason", F.coalesce("reason", F.when(F.col("overlap").isNotNull(), F.lit("contaminated"))))
         detail = F.coalesce(detail, F.col("overlap"))
     return rows.select(

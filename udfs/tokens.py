@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pandas as pd
 
 # GPT-2's pre-tokenization pattern in Java regex syntax.
@@ -33,5 +34,9 @@ def count(texts: list[str], path: str) -> list[int]:
 
 def count_series(old: pd.Series, new: pd.Series, path: str) -> pd.Series:
     """pandas_udf body: tokens of old + new contents."""
-    texts = (old.fillna("") + new.fillna("")).tolist()
-    return pd.Series(count(texts, path), dtype="int32")
+    texts = (old.fillna("") + new.fillna("")).to_numpy(dtype=object)
+    counts = np.zeros(len(texts), dtype=np.int32)
+    given = texts != ""  # rows already dropped arrive as nulls: nothing to encode
+    if given.any():
+        counts[given] = count(texts[given].tolist(), path)
+    return pd.Series(counts)

@@ -102,21 +102,34 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run_job(module: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
-    """Start (or reuse) the session and run the job; print and record each stage's summary
-    as it finishes (a pipeline yields one per stage)."""
+    """Start (or reuse) the session and run the job; validate the tables each stage wrote
+    (``quality``), print and record each stage's summary as it finishes (a pipeline yields one per
+    stage); a failed critical data-quality check stops the run after its stage is recorded."""
     from commitpack.jobs.lakehouse import Lakehouse
     from commitpack.jobs.session import get_session
 
     spark = get_session(cfg, cfg.get("spark.master"))
     lakehouse = Lakehouse(spark, cfg.get("lakehouse"))
-    result = module.run(spark, cfg, lakehouse, args)
     run_id = new_run_id()
+    quality = None
+    if cfg.get("quality.enabled"):
+        from commitpack.jobs.quality import DataQuality
+
+        quality = DataQuality(cfg, lakehouse, run_id)
+    result = module.run(spark, cfg, lakehouse, args)
     stages = 0
-    for summary in [result] if isinstance(result, StageSummary) else result:
-        summary.finished_at = summary.finished_at or summary.finish().finished_at
-        print(summary.render(), flush=True)
-        lakehouse.merge("meta.stage_runs", stage_run_rows(spark, run_id, summary, cfg.fingerprint()))
-        stages += 1
+    try:
+        for summary in [result] if isinstance(result, StageSummary) else result:
+            summary.finished_at = summary.finished_at or summary.finish().finished_at
+            checks = quality.validate_stage(summary) if quality else None
+            print(summary.render(), flush=True)
+            lakehouse.merge("meta.stage_runs", stage_run_rows(spark, run_id, summary, cfg.fingerprint()))
+            if checks:
+                checks.raise_for_critical()
+            stages += 1
+    finally:
+        if quality:
+            quality.publish()
     return stages
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 from typing import Sequence
@@ -134,6 +135,15 @@ def run_job(module: ModuleType, args: argparse.Namespace, cfg: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    code = _main(argv)
+    if code and "DATABRICKS_RUNTIME_VERSION" in os.environ:
+        # Databricks' wheel task calls the entry point and ignores what it returns: only an
+        # exception marks the task failed (and keeps the next stage from starting).
+        raise SystemExit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = "commitpack"
     try:

@@ -65,7 +65,7 @@ def funnel_table(funnel: list[dict]) -> str:
         total[0] += row["rows"]
         total[1] += row["bytes"]
     lines = ["| step | rule | rows | MB |", "| --- | --- | ---: | ---: |"]
-    for (step, reason), (count, size) in sorted(totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0])):
+    for (step, reason), (count, size) in sorted(totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0], kv[0][1] or "")):
         lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} |")
     return "\n".join(lines)
 
@@ -120,7 +120,7 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
     for row in funnel:
         label = f"{row['step']}: {row['reason']}" if row["reason"] else "kept"
         dropped[label] = dropped.get(label, 0) + row["rows"]
-    items = sorted(dropped.items(), key=lambda kv: -kv[1])
+    items = sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.3 * len(items) + 1)))
     ax.barh([k for k, _ in items], [v for _, v in items], color=["#55a868" if k == "kept" else "#c44e52" for k, _ in items])
     ax.invert_yaxis()
@@ -142,8 +142,10 @@ class Output:
         self._path = lambda p: jvm.org.apache.hadoop.fs.Path(p)
         self.root = root.rstrip("/")
         fs = self._path(self.root).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        # The local filesystem would write a .crc file beside each published file.
-        self.fs = fs.getRawFileSystem() if fs.getClass().getSimpleName() == "LocalFileSystem" else fs
+        # A checksummed filesystem (the local one, or Hive's proxy of it) would publish a .crc
+        # file beside each file; its raw filesystem does not.
+        checksummed = jvm.java.lang.Class.forName("org.apache.hadoop.fs.ChecksumFileSystem").isInstance(fs)
+        self.fs = fs.getRawFileSystem() if checksummed else fs
 
     def child(self, relative: str) -> str:
         return f"{self.root}/{relative}"

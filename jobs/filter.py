@@ -210,7 +210,7 @@ def funnel(decisions: DataFrame) -> DataFrame:
 
 def summarize(summary: StageSummary, lakehouse, steps: tuple[str, ...]) -> StageSummary:
     """Fill a summary from the funnel table: rows dropped by ``steps`` per reason, kept per language."""
-    rows = lakehouse.read(COMMITPACKFT_FUNNEL).collect()
+    rows = lakehouse.read(COMMITPACKFT_FUNNEL).orderBy("step", "reason", "lang").collect()
     for row in rows:
         if row.step in steps:
             summary.dropped[row.reason] = summary.dropped.get(row.reason, 0) + row.rows

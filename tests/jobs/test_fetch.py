@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
+from pyspark.sql.functions import col
 
 from commitpack.jobs import fetch, index, ingest_bigquery, ingest_gharchive
 from commitpack.jobs.lakehouse import Lakehouse
@@ -37,14 +38,14 @@ def test_every_indexed_commit_gets_one_row_with_a_status(fetched, expected):
 
 
 def test_contents_match_git_byte_for_byte(fetched, sample):
-    lakehouse, _, _ = fetched
+    lakehouse, _, summary = fetched
     checked = 0
     for r in lakehouse.read("gold.commitpack").where("status = 'ok'").collect():
         assert r.old_contents.encode(r.old_encoding) == cat_file(sample, r.repo, r.old_blob)
         assert r.new_contents.encode(r.new_encoding) == cat_file(sample, r.repo, r.new_blob)
         assert r.diff.startswith(f"diff --git a/{r.old_file} b/{r.new_file}") and r.hunks >= 1
         checked += 1
-    assert checked == 39
+    assert checked == summary.rows_out == 46
 
 
 def test_rows_carry_the_commitpack_fields(fetched, expected):
@@ -82,10 +83,13 @@ def test_one_fetch_per_repository_over_index_and_fetch(spark, sample, daemon, tm
     summary = run_stage(fetch, spark, lakehouse, cfg)
     after = daemon.fetches()
     during = {repo: after[repo] - before.get(repo, 0) for repo in after if after[repo] != before.get(repo, 0)}
-    # Every repository with GH Archive pushes was fetched once, by the index; fetch reused them.
-    assert during == {repo: 1 for repo in ["acme/webapp", "gh/deleted", "gh/newstyle", "gh/oldtimer", "gpl/tool",
-                                           "noreply/secret", "octo/pyutils", "octo/pyutils-fork", "optout/private"]}
-    assert summary.rows_out == 39
+    # Every repository with GH Archive pushes was fetched once, by the index, and fetch reused its
+    # mirror; the repositories known only from BigQuery (text/kit, other/app) were fetched once, by fetch.
+    pushed = {r.repo for r in lakehouse.read("bronze.gharchive_pushes").select(col("repo_name").alias("repo")).distinct().collect()}
+    assert pushed == {"acme/webapp", "gh/deleted", "gh/newstyle", "gh/oldtimer", "gpl/tool", "noreply/secret",
+                      "octo/pyutils", "octo/pyutils-fork", "optout/private"}
+    assert during == {repo: 1 for repo in pushed | {"text/kit", "other/app"}}
+    assert summary.rows_out == 46
 
 
 def faulty_index(spark, expected):

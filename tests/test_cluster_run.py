@@ -1,0 +1,141 @@
+"""The real cluster run: the whole pipeline submitted with spark-submit to a standalone cluster
+(a master and two one-core workers on 127.0.0.1) writes the same tables and export files as a
+local run on the same sample."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from commitpack.jobs.sample import OPT_OUT_OWNER
+from commitpack.jobs.session import DELTA_CATALOG, DELTA_EXTENSION, spark_packages
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COMPARED_TABLES = (
+    # event_date is the UTC date of a push: the table that shows a session in another zone.
+    "bronze.gharchive_pushes",
+    "silver.commit_index", "gold.commitpack", "gold.commitpackft_decisions", "gold.commitpackft",
+    "gold.commitpackft_funnel",
+)
+
+
+def pipeline_options(sample, workdir: Path) -> list[str]:
+    """`demo`'s run (its sample, remotes, opt-out owner and export) with its own lakehouse and mirrors."""
+    return [
+        "--lakehouse", str(workdir / "lakehouse"),
+        "--input", str(sample.gharchive / "*.json.gz"),
+        "--commits", str(sample.bigquery / "commits"),
+        "--licenses", str(sample.bigquery / "licenses"),
+        "--languages", str(sample.bigquery / "languages"),
+        "--remote-template", sample.remote_template,
+        "--mirror-dir", str(workdir / "git-mirrors"),
+        "--output", str(workdir / "export"),
+        "--set", f"opt_out.owners=[{OPT_OUT_OWNER}]",
+    ]
+
+
+def spark_submit_command(master: str, script: Path, args: list[str], events: Path,
+                         shuffle_partitions: int) -> list[str]:
+    """pyspark's own ``spark-submit`` with the Delta jars and catalog, as a user runs it."""
+    import pyspark
+
+    return [
+        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", master,
+        "--packages", ",".join(spark_packages()),
+        "--conf", f"spark.sql.extensions={DELTA_EXTENSION}",
+        "--conf", f"spark.sql.catalog.spark_catalog={DELTA_CATALOG}",
+        # Small data on two cores: a few shuffle partitions and 2 for Delta's log instead of 200
+        # and 50 tiny tasks.
+        "--conf", f"spark.sql.shuffle.partitions={shuffle_partitions}",
+        "--conf", "spark.databricks.delta.snapshotPartitions=2",
+        # Executors in another zone than the local run (the driver's comes from TZ as well).
+        "--conf", "spark.executorEnv.TZ=America/Los_Angeles",
+        "--conf", "spark.log.level=WARN",
+        # The event log shows which executors ran the tasks.
+        "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={events.as_uri()}",
+        "--conf", "spark.eventLog.compress=false",
+        str(script), *args,
+    ]
+
+
+def tasks_per_executor(events: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for log in events.rglob("events_*"):
+        with log.open() as lines:
+            for line in lines:
+                if line.startswith('{"Event":"SparkListenerTaskEnd"'):
+                    executor = json.loads(line)["Task Info"]["Executor ID"]
+                    counts[executor] = counts.get(executor, 0) + 1
+    return counts
+
+
+def export_files(root: Path) -> dict[str, Path]:
+    return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.cluster
+def test_the_pipeline_submitted_to_a_standalone_cluster_matches_a_local_run(standalone_cluster, sample, spark,
+                                                                            tmp_path):
+    import pyarrow.parquet as pq
+
+    from commitpack.jobs.cli import main
+    from commitpack.jobs.lakehouse import Lakehouse
+
+    local_dir, cluster_dir, events = tmp_path / "local", tmp_path / "cluster", tmp_path / "events"
+
+    started = time.monotonic()
+    assert main(["pipeline", *pipeline_options(sample, local_dir)]) == 0  # `commitpack pipeline …` in this session
+    local_seconds = time.monotonic() - started
+
+    events.mkdir()
+    # The driver (TZ) and the executors (spark.executorEnv.TZ) in another zone than the local run:
+    # a session left in the driver's zone would file pushes under other event dates.
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, TZ="America/Los_Angeles")
+    # Twice the local run's shuffle partitions: the same rows, partitioned differently.
+    shuffle_partitions = 2 * int(spark.conf.get("spark.sql.shuffle.partitions"))
+    command = spark_submit_command(standalone_cluster, REPO_ROOT / "jobs" / "pipeline.py",
+                                   pipeline_options(sample, cluster_dir), events, shuffle_partitions)
+    started = time.monotonic()
+    with open(tmp_path / "spark-submit.out", "w") as out, open(tmp_path / "spark-submit.err", "w") as err:
+        submitted = subprocess.run(command, stdout=out, stderr=err, env=env, timeout=1200)
+    cluster_seconds = time.monotonic() - started
+    print(f"local run {local_seconds:.0f} s, cluster run {cluster_seconds:.0f} s")
+    output = (tmp_path / "spark-submit.out").read_text()
+    assert submitted.returncode == 0, (tmp_path / "spark-submit.err").read_text()[-3000:]
+
+    # Every stage ran under spark-submit's session, and its tasks ran on both workers' executors.
+    for stage in ("ingest-gharchive", "ingest-bigquery", "index", "fetch", "filter", "dedup", "export"):
+        assert f"[{stage}] rows in" in output, output
+    executors = tasks_per_executor(events)
+    assert sorted(executors) == ["0", "1"], executors
+
+    local_lh = Lakehouse(spark, str(local_dir / "lakehouse"))
+    cluster_lh = Lakehouse(spark, str(cluster_dir / "lakehouse"))
+    for table in COMPARED_TABLES:
+        expected = local_lh.read(table)
+        actual = cluster_lh.read(table).select(*expected.columns)
+        assert expected.count() > 0, table
+        assert actual.count() == expected.count(), table
+        assert expected.exceptAll(actual).isEmpty() and actual.exceptAll(expected).isEmpty(), table
+
+    local_files, cluster_files = export_files(local_dir / "export"), export_files(cluster_dir / "export")
+    assert sorted(cluster_files) == sorted(local_files)
+    shards = [name for name in local_files if name.endswith((".jsonl", ".parquet"))]
+    assert {name.rpartition(".")[2] for name in shards} == {"jsonl", "parquet"}
+    for name in shards:
+        if name.endswith(".jsonl"):
+            assert cluster_files[name].read_bytes() == local_files[name].read_bytes(), name
+        else:
+            # Not bytes: parquet-mr writes each column chunk's encodings in a Java hash set's
+            # order, which changes from one JVM to the next.
+            assert pq.read_table(cluster_files[name]).equals(pq.read_table(local_files[name])), name
+    # The dataset card and its plots are made from the tables: the same tables, the same card.
+    assert (cluster_dir / "export" / "README.md").read_text() == (local_dir / "export" / "README.md").read_text()
+    for plot in ("plots/languages.png", "plots/funnel.png"):
+        assert cluster_files[plot].read_bytes() == local_files[plot].read_bytes(), plot

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from commitpack.jobs.config import Config
 from commitpack.jobs.errors import CommitpackError, JobError, UsageError
-from commitpack.jobs.session import DELTA_CATALOG, DELTA_EXTENSION, spark_packages
+from commitpack.jobs.session import delta_properties
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A value "${operation.field}" in a call's parameters is a field of an earlier call's response
@@ -176,25 +176,10 @@ def _stage_options(module, args: argparse.Namespace) -> list[str]:
 
 
 def spark_properties(python: str | None) -> dict[str, str]:
-    """Spark settings of every submitted stage: the Delta (and Avro) jars matching this
-    install's pyspark and delta-spark, Delta's SQL extension and catalog, and the Python that
-    has commitpack installed (None: the platform chooses it, e.g. a packed environment)."""
-    properties = {
-        "spark.jars.packages": ",".join(spark_packages()),
-        "spark.sql.extensions": DELTA_EXTENSION,
-        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-    }
-    if python:
-        properties["spark.pyspark.python"] = python
-    return properties
-
-
-def spark_submit_options(properties: dict[str, str]) -> list[str]:
-    """``--packages … --conf k=v …`` for spark-submit."""
-    words = []
-    for key, value in properties.items():
-        words += ["--packages", value] if key == "spark.jars.packages" else ["--conf", f"{key}={value}"]
-    return words
+    """Spark settings of every submitted stage: Delta's (see ``delta_properties``) and the
+    Python that has commitpack installed (None: the platform chooses it, e.g. a packed
+    environment)."""
+    return delta_properties() | ({"spark.pyspark.python": python} if python else {})
 
 
 # ----------------------------------------------------------------------------- the wheel

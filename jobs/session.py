@@ -93,12 +93,26 @@ def _require_delta(session) -> None:
         return
     extensions = session.conf.get("spark.sql.extensions", "") or ""
     if DELTA_EXTENSION not in extensions:
-        packages = ",".join(spark_packages_hint())
-        raise JobError(
-            "this Spark session has no Delta Lake: start it with "
-            f"--packages {packages} --conf spark.sql.extensions={DELTA_EXTENSION} "
-            f"--conf spark.sql.catalog.spark_catalog={DELTA_CATALOG}"
-        )
+        options = " ".join(spark_submit_options(delta_properties(spark_packages_hint())))
+        raise JobError(f"this Spark session has no Delta Lake: start it with {options}")
+
+
+def delta_properties(packages: list[str] | None = None) -> dict[str, str]:
+    """Spark settings every commitpack session needs: the Delta (and Avro) jars (default: those
+    matching the installed pyspark and delta-spark), Delta's SQL extension and its catalog."""
+    return {
+        "spark.jars.packages": ",".join(packages or spark_packages()),
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+    }
+
+
+def spark_submit_options(properties: dict[str, str]) -> list[str]:
+    """``--packages … --conf k=v …``: Spark settings as spark-submit's options."""
+    words = []
+    for key, value in properties.items():
+        words += ["--packages", value] if key == "spark.jars.packages" else ["--conf", f"{key}={value}"]
+    return words
 
 
 def spark_packages_hint() -> list[str]:
@@ -173,11 +187,9 @@ def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, st
     conf = {
         "spark.master": master,
         "spark.app.name": cfg.get("spark.app_name"),
-        "spark.jars.packages": ",".join(spark_packages()),
+        **delta_properties(),
         "spark.jars.ivy": str(ivy_dir),
         "spark.jars.ivySettings": str(_ivy_settings(ivy_dir, cfg.get("spark.maven_repository"))),
-        "spark.sql.extensions": DELTA_EXTENSION,
-        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": str(show_progress).lower(),
         **RESULT_SETTINGS,

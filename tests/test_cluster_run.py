@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from commitpack.jobs.sample import OPT_OUT_OWNER
-from commitpack.jobs.session import DELTA_CATALOG, DELTA_EXTENSION, spark_packages
+from commitpack.jobs.session import delta_properties, spark_submit_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPARED_TABLES = (
@@ -47,9 +47,7 @@ def spark_submit_command(master: str, script: Path, args: list[str], events: Pat
 
     return [
         str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", master,
-        "--packages", ",".join(spark_packages()),
-        "--conf", f"spark.sql.extensions={DELTA_EXTENSION}",
-        "--conf", f"spark.sql.catalog.spark_catalog={DELTA_CATALOG}",
+        *spark_submit_options(delta_properties()),
         # Small data on two cores: a few shuffle partitions and 2 for Delta's log instead of 200
         # and 50 tiny tasks.
         "--conf", f"spark.sql.shuffle.partitions={shuffle_partitions}",

@@ -33,7 +33,7 @@ import commitpack.jobs
 from commitpack.jobs.config import _merge
 from commitpack.jobs.errors import UsageError
 from commitpack.jobs.pipeline import STAGES
-from commitpack.jobs.session import DELTA_CATALOG, DELTA_EXTENSION, spark_packages
+from commitpack.jobs.session import delta_properties, spark_submit_options
 
 CONFIG_ENV = "COMMITPACK_AIRFLOW_CONFIG"
 MODES = ("local", "spark-submit", "emr", "dataproc")
@@ -154,17 +154,8 @@ def script_name(stage) -> str:
 
 
 def spark_settings(cfg: dict) -> dict[str, str]:
-    """Spark properties every job needs: the Delta (and Avro) jars and Delta's catalog."""
-    packages = cfg["spark"]["packages"] or spark_packages()
-    return {"spark.jars.packages": ",".join(packages), "spark.sql.extensions": DELTA_EXTENSION,
-            "spark.sql.catalog.spark_catalog": DELTA_CATALOG, **cfg["spark"]["conf"]}
-
-
-def spark_submit_options(cfg: dict) -> list[str]:
-    options: list[str] = []
-    for key, value in spark_settings(cfg).items():
-        options += ["--packages", value] if key == "spark.jars.packages" else ["--conf", f"{key}={value}"]
-    return options
+    """Spark properties every job needs (the Delta and Avro jars, Delta's catalog) and the DAG's own."""
+    return delta_properties(cfg["spark"]["packages"]) | cfg["spark"]["conf"]
 
 
 # ----------------------------------------------------------------------------- one task per mode
@@ -183,7 +174,7 @@ def spark_submit_task(stage, cfg: dict, args: list[str]):
 
     jobs = cfg["spark"]["jobs"] or str(Path(commitpack.jobs.__file__).parent)
     master = ["--master", cfg["master"]] if cfg["master"] else []
-    command = [cfg["executable"] or "spark-submit", *master, *spark_submit_options(cfg),
+    command = [cfg["executable"] or "spark-submit", *master, *spark_submit_options(spark_settings(cfg)),
                f"{jobs.rstrip('/')}/{script_name(stage)}", *args]
     return BashOperator(task_id=stage.COMMAND, bash_command=shlex.join(command),
                         env=cfg["env"] or None, append_env=True)
@@ -200,7 +191,7 @@ def emr_task(stage, cfg: dict, args: list[str]):
         "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
-            "Args": ["spark-submit", "--deploy-mode", emr["deploy_mode"], *spark_submit_options(cfg),
+            "Args": ["spark-submit", "--deploy-mode", emr["deploy_mode"], *spark_submit_options(spark_settings(cfg)),
                      f"{cfg['spark']['jobs'].rstrip('/')}/{script_name(stage)}", *args],
         },
     }

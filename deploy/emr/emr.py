@@ -18,6 +18,7 @@ if __package__ in (None, ""):  # run as a script: python deploy/emr/emr.py
 
 from deploy import common
 from commitpack.jobs.errors import JobError, UsageError
+from commitpack.jobs.session import spark_submit_options
 
 PROG = "deploy/emr/emr.py"
 BOOTSTRAP = Path(__file__).with_name("bootstrap.sh")
@@ -102,7 +103,7 @@ def plan(args, wheel: Path | None) -> common.Plan:
         return result
 
     keep_waiting = args.cluster_id or args.keep_alive
-    options = common.spark_submit_options(common.spark_properties(args.python))
+    options = spark_submit_options(common.spark_properties(args.python))
     steps = [{
         "Name": f"commitpack {stage.command}",
         "ActionOnFailure": "CANCEL_AND_WAIT" if keep_waiting else "TERMINATE_CLUSTER",
@@ -159,7 +160,7 @@ def _serverless(result: common.Plan, args, stages, scripts: dict[str, str], log_
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": SERVERLESS_PYTHON,
         "spark.executorEnv.PYSPARK_PYTHON": SERVERLESS_PYTHON,
     }
-    parameters = " ".join(common.spark_submit_options(properties))
+    parameters = " ".join(spark_submit_options(properties))
     for stage in stages:
         result.add(
             "emr-serverless", "start_job_run", wait_for="SUCCESS",

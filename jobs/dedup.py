@@ -2,10 +2,11 @@
 
 Duplicates are judged on the *change*, not the file: successive commits to one file share most
 of their contents but not their changed lines. Exact duplicates share their normalized old and
-new contents, or their changed lines and subject; near duplicates share MinHash LSH bands of the
-change's word shingles and agree on at least ``threshold`` of their signatures. Both kinds of
-link feed one connected-components pass (large-star/small-star, no collect); each cluster keeps
-its earliest commit (ties: the smallest sha), so the survivors depend only on the input.
+new contents, or their changed lines and subject; near duplicates share a MinHash LSH band of
+the change's word shingles and their shingle sets have an exact Jaccard similarity of at least
+``threshold``. Both kinds of link feed one connected-components pass (large-star/small-star,
+no collect); each cluster keeps its earliest commit (ties: the smallest sha), so the survivors
+depend only on the input.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import sys
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType
 
 from commitpack.jobs.cli import job_main
 from commitpack.jobs.filter import funnel, summarize
 from commitpack.jobs.graph import connected_components
 from commitpack.jobs.report import StageSummary, progress
 from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
-from commitpack.udfs.minhash import MinHashSettings, signature_frames
+from commitpack.udfs.minhash import MinHashSettings, band_batches, jaccard_series
 
 COMMAND = "dedup"
 HELP = "remove exact and near-duplicate changes; write CommitPackFT"
@@ -55,31 +57,38 @@ def exact_keys(rows: DataFrame) -> DataFrame:
 
 def star_edges(groups: DataFrame, key: str | list[str], member: str = "commit") -> DataFrame:
     """Every member of a group with more than one member is linked to the group's smallest member."""
-    return (groups.groupBy(key).agg(F.min(member).alias("src"), F.collect_set(member).alias("members"))
-            .where(F.size("members") > 1).select("src", F.explode("members").alias("dst"))
-            .where(F.col("src") != F.col("dst")))
+    keys = [key] if isinstance(key, str) else key
+    # Most keys (LSH bands above all) are unique: a counting pass drops them before the members
+    # are gathered, which is far cheaper than gathering every group.
+    shared = groups.groupBy(*keys).count().where(F.col("count") > 1).drop("count")
+    return (groups.join(shared, keys, "left_semi")
+            .groupBy(*keys).agg(F.min(member).alias("src"), F.collect_set(member).alias("members"))
+            .select("src", F.explode("members").alias("dst")).where(F.col("src") != F.col("dst")))
 
 
 def exact_edges(keys: DataFrame) -> DataFrame:
     return star_edges(keys, "contents_key").unionByName(star_edges(keys, "change_key")).distinct()
 
 
-def signatures(rows: DataFrame, settings: MinHashSettings) -> DataFrame:
-    """(id, signature, bands) per row of (id, text)."""
-    return rows.mapInPandas(lambda frames: signature_frames(frames, settings),
-                            "id string, signature array<int>, bands array<bigint>")
+def band_rows(texts: DataFrame, settings: MinHashSettings) -> DataFrame:
+    """(id, bands) per row of (id, text): the row's MinHash LSH band keys."""
+    return texts.mapInArrow(lambda batches: band_batches(batches, settings), "id string, bands array<bigint>")
 
 
-def near_edges(signed: DataFrame, settings: MinHashSettings, threshold: float) -> DataFrame:
-    """Rows sharing a band, linked to the band's smallest row when their signatures agree on at
-    least ``threshold`` of their positions (candidates from LSH, verified by estimated Jaccard)."""
-    bands = signed.select("id", F.posexplode("bands").alias("band", "key"))
-    candidates = star_edges(bands, ["band", "key"], member="id").distinct()
-    sig = signed.select("id", "signature")
-    pairs = (candidates.join(sig.withColumnRenamed("id", "src").withColumnRenamed("signature", "a"), "src")
-             .join(sig.withColumnRenamed("id", "dst").withColumnRenamed("signature", "b"), "dst"))
-    agree = F.aggregate(F.zip_with("a", "b", lambda x, y: F.when(x == y, 1).otherwise(0)), F.lit(0), lambda acc, x: acc + x)
-    return pairs.where(agree >= F.lit(threshold * settings.num_perm)).select("src", "dst")
+def near_edges(texts: DataFrame, settings: MinHashSettings, threshold: float) -> DataFrame:
+    """Rows of (id, text) sharing an LSH band, linked to the band's smallest row when the exact
+    Jaccard similarity of their shingle sets is at least ``threshold``: LSH proposes, the
+    shingles decide, so a link never rests on a signature's estimate."""
+    keys = band_rows(texts, settings).select("id", F.explode("bands").alias("key"))
+    candidates = star_edges(keys, "key", member="id").distinct()
+
+    @F.pandas_udf(DoubleType())
+    def similarity(a, b):
+        return jaccard_series(a, b, settings)
+
+    pairs = (candidates.join(texts.select(F.col("id").alias("src"), F.col("text").alias("a")), "src")
+             .join(texts.select(F.col("id").alias("dst"), F.col("text").alias("b")), "dst"))
+    return pairs.where(similarity("a", "b") >= F.lit(threshold)).select("src", "dst")
 
 
 def clusters(rows: DataFrame, edges: DataFrame, exact_members: DataFrame) -> DataFrame:
@@ -113,9 +122,9 @@ def deduplicate(candidates: DataFrame, cfg) -> DataFrame:
         minhash = section["minhash"]
         settings = MinHashSettings(num_perm=int(minhash["num_perm"]), bands=int(minhash["bands"]),
                                    shingle_words=int(minhash["shingle_words"]), seed=int(minhash["seed"]))
-        signed = signatures(rows.select(F.col("commit").alias("id"),
-                                        F.concat_ws("\n", "subject", "change").alias("text")), settings).localCheckpoint()
-        edges = edges.unionByName(near_edges(signed, settings, float(minhash["threshold"])))
+        # Read twice (band keys, then the candidates' texts): computed once.
+        texts = rows.select(F.col("commit").alias("id"), F.concat_ws("\n", "subject", "change").alias("text")).localCheckpoint()
+        edges = edges.unionByName(near_edges(texts, settings, float(minhash["threshold"])))
     return clusters(rows, edges.localCheckpoint(), exact_members)
 
 

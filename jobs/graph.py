@@ -39,20 +39,25 @@ def _small_star(edges: DataFrame) -> DataFrame:
                     F.col("m").alias("dst")))
 
 
-def connected_components(edges: DataFrame, checkpoint_every: int = 1) -> DataFrame:
+def _is_star_forest(edges: DataFrame) -> bool:
+    """True when every component is a star around its smallest node, large-star/small-star's fixed
+    point: no node has two smaller neighbours, and no node with a smaller neighbour has a larger one."""
+    roles = edges.select(F.col("a").alias("node"), F.lit(1).alias("center"), F.lit(0).alias("leaf")).unionByName(
+        edges.select(F.col("b").alias("node"), F.lit(0).alias("center"), F.lit(1).alias("leaf")))
+    return (roles.groupBy("node").agg(F.max("center").alias("center"), F.sum("leaf").alias("leaf"))
+            .where((F.col("leaf") > 1) | ((F.col("leaf") == 1) & (F.col("center") == 1))).isEmpty())
+
+
+def connected_components(edges: DataFrame) -> DataFrame:
     """``edges`` (src, dst) → (node, component) for every node that has an edge; a component is
     labelled by its smallest node. Node type: any orderable column type."""
     current = _canonical(edges).localCheckpoint()
-    for round_number in range(MAX_ROUNDS):
-        updated = _canonical(_small_star(_canonical(_large_star(current))))
-        if round_number % checkpoint_every == 0:
-            updated = updated.localCheckpoint()  # keeps each round's plan short
-        if updated.exceptAll(current).isEmpty() and current.exceptAll(updated).isEmpty():
-            current = updated
-            break
-        current = updated
-    else:
-        raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+    rounds = 0
+    while not _is_star_forest(current):  # near-duplicate pairs usually are stars already
+        if rounds == MAX_ROUNDS:
+            raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
+        current = _canonical(_small_star(_canonical(_large_star(current)))).localCheckpoint()  # keeps each round's plan short
+        rounds += 1
     # At convergence every edge is (component root, member).
     roots = current.groupBy("b").agg(F.min("a").alias("component")).select(F.col("b").alias("node"), "component")
     leaders = current.select(F.col("a").alias("node")).distinct().join(roots, "node", "left_anti") \

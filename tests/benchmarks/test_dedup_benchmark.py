@@ -6,20 +6,19 @@ variants of others with 0–15% of their words replaced, so their Jaccard simila
 original spreads across the threshold. Both sides use 128 permutations, 5-word shingles and
 threshold 0.7. The labelled set is every planted (variant, original) pair plus as many random
 pairs; a pair is a duplicate when its exact shingle Jaccard is >= 0.7. commitpack predicts a
-pair when both documents fall in one cluster; datasketch when one is among the other's LSH
-query results.
+pair when both documents fall in one cluster (LSH candidates verified by exact shingle
+Jaccard); datasketch when one is among the other's LSH query results. Spark is warmed up on
+a tenth as many other documents first.
 """
 
 import random
 import time
 
-import numpy as np
 import pytest
-from pyspark.sql import functions as F
 
-from commitpack.jobs.dedup import near_edges, signatures
+from commitpack.jobs.dedup import near_edges
 from commitpack.jobs.graph import connected_components
-from commitpack.udfs.minhash import MinHashSettings, words
+from commitpack.udfs.minhash import MinHashSettings
 
 pytestmark = pytest.mark.benchmark
 THRESHOLD = 0.7
@@ -42,7 +41,7 @@ def corpus(n: int, seed: int = 7):
 
 
 def shingles(text: str, k: int = 5) -> set:
-    w = words(text)
+    w = text.lower().split()
     return {" ".join(w[i:i + k]) for i in range(max(len(w) - k + 1, 1))}
 
 
@@ -72,13 +71,17 @@ def test_minhash_dedup_vs_datasketch(spark, report, bench_scale):
     truth = {pair: jaccard(docs[pair[0]], docs[pair[1]]) >= THRESHOLD for pair in labelled}
 
     settings = MinHashSettings(num_perm=128, bands=32, shingle_words=5, seed=1)
-    frame = spark.createDataFrame([(f"{i:07d}", t) for i, t in enumerate(docs)], "id string, text string").localCheckpoint()
-    frame.count()
-    start = time.perf_counter()
-    signed = signatures(frame.repartition(8), settings).localCheckpoint()
-    clusters = connected_components(near_edges(signed, settings, THRESHOLD).localCheckpoint())
-    component = {int(r.node): r.component for r in clusters.collect()}
-    spark_seconds = time.perf_counter() - start
+
+    def spark_clusters(texts):
+        frame = spark.createDataFrame([(f"{i:07d}", t) for i, t in enumerate(texts)], "id string, text string")
+        frame = frame.repartition(8).localCheckpoint()
+        frame.count()
+        start = time.perf_counter()
+        clusters = connected_components(near_edges(frame, settings, THRESHOLD).localCheckpoint())
+        return {int(r.node): r.component for r in clusters.collect()}, time.perf_counter() - start
+
+    spark_clusters(corpus(n // 10, seed=8)[0])  # warms the JVM and the Python workers on other documents
+    component, spark_seconds = spark_clusters(docs)
 
     start = time.perf_counter()
     candidates = datasketch_pairs(docs, 128)
@@ -101,4 +104,4 @@ def test_minhash_dedup_vs_datasketch(spark, report, bench_scale):
                                    f"precision {theirs[0]:.3f} recall {theirs[1]:.3f}"),
         ("ratio", f"{sketch_seconds / spark_seconds:.2f}x faster (goal >= 2x; P and R goal >= 0.95)"),
     ])
-    assert ours[0] >= 0.9 and ours[1] >= 0.9
+    assert ours[0] >= 0.95 and ours[1] >= 0.95

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
@@ -107,8 +109,8 @@ def column_rules(rows: DataFrame, cfg) -> list[Rule]:
 def token_counter(tokenizer_path: str | None):
     """tokens(old, new) as a Column function: Spark's regex count by default, else the tokenizer."""
     if tokenizer_path is None:
-        return lambda old, new: F.size(F.regexp_extract_all(
-            F.concat(F.coalesce(old, F.lit("")), F.coalesce(new, F.lit(""))), F.lit(tokens.PRETOKEN_PATTERN), 0))
+        return lambda old, new: F.regexp_count(
+            F.concat(F.coalesce(old, F.lit("")), F.coalesce(new, F.lit(""))), F.lit(tokens.PRETOKEN_PATTERN))
     name = os.path.basename(tokenizer_path)
 
     @F.pandas_udf(IntegerType())
@@ -120,20 +122,21 @@ def token_counter(tokenizer_path: str | None):
     return count
 
 
-LANGUAGE = StructType([StructField("lang", StringType()), StructField("score", DoubleType())])
+MESSAGE_CHECKS = StructType([StructField("lang", StringType()), StructField("score", DoubleType()),
+                             StructField("overlap", StringType())])
 
 
-@F.pandas_udf(LANGUAGE)
-def message_language(messages):
-    return langid.identify_series(messages)
+def message_checks(language: bool, grams: dict[str, str] | None, n: int):
+    """(message, new_contents) → (lang, score, overlap): message language ID and decontamination
+    in one pass through Python; either is null when its rule is off."""
+    @F.pandas_udf(MESSAGE_CHECKS)
+    def checked(message, contents):
+        out = (langid.identify_series(message) if language
+               else pd.DataFrame({"lang": pd.Series([None] * len(message), dtype=object), "score": np.nan}))
+        out["overlap"] = decontamination.match_series(contents, message, grams, n) if grams is not None else None
+        return out
 
-
-def contamination_matcher(grams: dict[str, str], n: int):
-    @F.pandas_udf(StringType())
-    def matched(contents, message):
-        return decontamination.match_series(contents, message, grams, n)
-
-    return matched
+    return checked
 
 
 def evaluation_grams(cfg) -> tuple[dict[str, str], list[str]]:
@@ -179,26 +182,28 @@ def decide(raw: DataFrame, cfg, count_tokens, grams: dict[str, str] | None) -> D
             [("token_length", F.col("tokens").between(limits["min"], limits["max"]))])))
     else:
         rows = rows.withColumn("tokens", F.lit(None).cast("int"))
-    if "message_language" not in disabled:
-        language = section["message_language"]
-        rows = rows.withColumn("language", message_language(_undecided("reason", F.col("message"))))
-        rows = rows.withColumn("reason", F.coalesce("reason", first_failure([(
-            "message_language", F.col("language.lang").isin(list(language["allow"]))
-            & (F.col("language.score") >= float(language["min_score"])))])))
-    else:
-        rows = rows.withColumn("language", F.lit(None).cast(LANGUAGE))
-    detail = F.when(F.col("status") != "ok", F.col("detail"))
-    if grams is not None and "contaminated" not in disabled:
+    language_on = "message_language" not in disabled
+    grams = grams if "contaminated" not in disabled else None
+    if language_on or grams is not None:
         n = int(section["decontaminate"]["ngram_words"])
-        rows = rows.withColumn("overlap", contamination_matcher(grams, n)(
-            _undecided("reason", F.col("new_contents")), _undecided("reason", F.col("message"))))
-        rows = rows.withColumn("reason", F.coalesce("reason", F.when(F.col("overlap").isNotNull(), F.lit("contaminated"))))
-        detail = F.coalesce(detail, F.col("overlap"))
+        rows = rows.withColumn("checked", message_checks(language_on, grams, n)(
+            _undecided("reason", F.col("message")), _undecided("reason", F.col("new_contents"))))
+    else:
+        rows = rows.withColumn("checked", F.lit(None).cast(MESSAGE_CHECKS))
+    later = []
+    if language_on:
+        language = section["message_language"]
+        later.append(("message_language", F.col("checked.lang").isin(list(language["allow"]))
+                      & (F.col("checked.score") >= float(language["min_score"]))))
+    if grams is not None:
+        later.append(("contaminated", F.col("checked.overlap").isNull()))
+    rows = rows.withColumn("reason", F.coalesce("reason", first_failure(later)))
+    detail = F.when(F.col("status") != "ok", F.col("detail")).when(F.col("reason") == "contaminated", F.col("checked.overlap"))
     return rows.select(
         "commit", "lang", "repo",
         F.when(F.col("status") != "ok", F.lit("fetch")).when(F.col("reason").isNotNull(), F.lit("filter")).alias("step"),
-        "reason", detail.alias("detail"), "subject", F.col("language.lang").alias("message_lang"),
-        F.col("language.score").alias("message_lang_score"), "tokens", "bytes",
+        "reason", detail.alias("detail"), "subject", F.col("checked.lang").alias("message_lang"),
+        F.col("checked.score").alias("message_lang_score"), "tokens", "bytes",
         F.lit(None).cast("string").alias("cluster"), F.lit(None).cast("int").alias("cluster_size"))
 
 
@@ -244,8 +249,9 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     lakehouse.replace(COMMITPACKFT_DECISIONS, decide(raw, cfg, token_counter(tokenizer), grams if sets else None))
     decisions = lakehouse.read(COMMITPACKFT_DECISIONS)
     lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(decisions))
-    summary.rows_in = decisions.count()
-    return summarize(summary, lakehouse, ("fetch", COMMAND)).finish()
+    summarize(summary, lakehouse, ("fetch", COMMAND))
+    summary.rows_in = summary.rows_out + sum(summary.dropped.values())  # every raw row has one decision
+    return summary.finish()
 
 
 def main(argv=None) -> int:

@@ -175,6 +175,23 @@ def test_a_planted_humaneval_solution_is_decontaminated(spark, tmp_path):
         ("contaminated", "new_contents:HumanEval/12"), (None, None), ("contaminated", "new_contents:mine:loader/1")]
 
 
+def test_language_and_decontamination_each_decide_alone_and_in_order(spark):
+    """Both run in one pass through Python: a row is dropped by the first of them that fails, its
+    detail names an overlap only when contamination dropped it, and either rule can be off."""
+    solution = decontamination.humaneval_problems()[12]["text"].split("\n    assert")[0]
+    grams, _ = ft.evaluation_grams(Config.load())
+    spanish = "Corrige el error del lector cuando la entrada está vacía y el archivo no existe en el disco"
+    cases = [{"new_contents": CODE_OLD + solution, "message": spanish}, {"new_contents": CODE_OLD + solution}, {"message": spanish}]
+    both = decide(spark, cases, grams=grams)
+    assert [(g["reason"], g["detail"]) for g in both] == [
+        ("message_language", None), ("contaminated", "new_contents:HumanEval/12"), ("message_language", None)]
+    no_language = decide(spark, cases, "filter.disable=[message_language]", grams=grams)
+    assert [(g["reason"], g["message_lang"]) for g in no_language] == [("contaminated", None), ("contaminated", None), (None, None)]
+    no_contamination = decide(spark, cases, "filter.disable=[contaminated]", grams=grams)
+    assert [g["reason"] for g in no_contamination] == ["message_language", None, "message_language"]
+    assert no_contamination[1]["message_lang"] == "en"
+
+
 def test_filter_stage_writes_decisions_and_a_funnel_that_adds_up(spark, lakehouse):
     from commitpack.jobs.report import StageSummary
     from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL

@@ -1,9 +1,10 @@
 """Apply the CommitPackFT rules (SPEC section 4) to the raw CommitPack table.
 
-Every rule is a named Spark column (or, for tokens with a tokenizer.json, message language and
-decontamination, a vectorized UDF evaluated only on rows every earlier rule kept). Each raw row
-gets a decision: the first rule that dropped it, or none; the funnel (rows and bytes per rule
-and language) is derived from the decisions.
+Every rule is a named Spark column, or a vectorized UDF evaluated only on rows every column
+rule kept: tokens with a tokenizer.json, and message language with decontamination, which share
+one pass through Python (both are computed for the rows the token rule kept; the reason is the
+first that fails). Each raw row gets a decision: the first rule that dropped it, or none; the
+funnel (rows and bytes per rule and language) is derived from the decisions.
 """
 
 from __future__ import annotations

@@ -254,6 +254,10 @@ def _create_session(cfg: Config, master: str):
     except Exception as exc:  # the JVM is up but the context failed: an unreachable master, say
         raise JobError(f"Spark could not start against {master}: {describe(exc)} (log: {_log_path})") from None
     session.sparkContext.setLogLevel("WARN")
+    # py4j reports every closed gateway connection at INFO: under a host that logs INFO to the
+    # terminal (Airflow, pytest with Airflow imported) that is noise, and at interpreter exit an
+    # error about a closed stream.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return session
 
 

@@ -98,7 +98,8 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     summary = StageSummary(COMMAND)
     done = lakehouse.read(COMMITPACK) if lakehouse.exists(COMMITPACK) else None
     index = lakehouse.read(COMMIT_INDEX)
-    inputs = fetch_input(pending(index, done), fork_networks(pending(index, done))).localCheckpoint()
+    todo = pending(index, done)
+    inputs = fetch_input(todo, fork_networks(todo)).localCheckpoint()
     sizes = inputs.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("network").alias("networks"),
                        F.sum(F.col("retry").cast("int")).alias("retries")).first()
     total = summary.rows_in = sizes.rows
@@ -112,12 +113,13 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     inputs = inputs.withColumn("wave", F.pmod(F.xxhash64("network"), F.lit(waves)))
     summary.details["networks"] = f"{sizes.networks:,} fork networks in {waves} wave(s), {sizes.retries or 0:,} retried rows"
     statuses: dict[str, int] = {}
+    kinds = [retry for retry, rows in ((False, total - (sizes.retries or 0)), (True, sizes.retries or 0)) if rows]
     for wave in range(waves):
         progress(COMMAND, f"wave {wave + 1}/{waves}: reading contents")
         written = 0
-        for retry in (False, True):
+        for retry in kinds:
             batch = inputs.where((F.col("wave") == wave) & (F.col("retry") == retry)).drop("wave", "retry")
-            if batch.isEmpty():
+            if waves > 1 and batch.isEmpty():  # one wave holds every row of each kind present
                 continue
             counts = write_wave(lakehouse, read_contents(batch, git, settings, partitions), retry)
             for status, count in counts.items():

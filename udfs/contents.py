@@ -138,15 +138,17 @@ class NetworkReader:
 # Text columns are built as large_string: pyarrow builds those several times faster than
 # string from Python str values, and Spark reads either.
 TEXT = pa.large_string()
-# What the job hands in besides the change itself, echoed to the output untouched.
+# What the job hands in besides the change itself, copied to the output column by column
+# (never through Python objects).
 PASS_THROUGH = [
-    ("lang", pa.string()), ("repos", pa.string()), ("license", pa.string()), ("old_file", pa.string()),
-    ("new_file", pa.string()), ("subject", TEXT), ("message", TEXT),
-    ("committed_at", pa.timestamp("us", tz="UTC")),
+    ("commit", pa.string()), ("repo", pa.string()), ("lang", pa.string()), ("repos", pa.string()),
+    ("license", pa.string()), ("old_file", pa.string()), ("new_file", pa.string()), ("subject", TEXT),
+    ("message", TEXT), ("committed_at", pa.timestamp("us", tz="UTC")),
 ]
+# What the reads need of each input row.
+READ_KEYS = ["commit", "repo", "network", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode"]
 OUTPUT_FIELDS = [
-    ("commit", pa.string()), ("status", pa.string()), ("detail", pa.string()), ("repo", pa.string()),
-    *PASS_THROUGH,
+    *PASS_THROUGH[:2], ("status", pa.string()), ("detail", pa.string()), *PASS_THROUGH[2:],
     ("old_contents", TEXT), ("new_contents", TEXT), ("old_encoding", pa.string()),
     ("new_encoding", pa.string()), ("old_blob", pa.string()), ("new_blob", pa.string()), ("old_size", pa.int64()),
     ("new_size", pa.int64()), ("diff", TEXT), ("lines_added", pa.int32()), ("lines_removed", pa.int32()),
@@ -156,12 +158,13 @@ OUTPUT_SCHEMA = pa.schema(OUTPUT_FIELDS)
 _SPARK_TYPES = {pa.string(): "string", TEXT: "string", pa.int64(): "bigint", pa.int32(): "int",
                 pa.timestamp("us", tz="UTC"): "timestamp"}
 OUTPUT_DDL = ", ".join(f"{name} {_SPARK_TYPES[dtype]}" for name, dtype in OUTPUT_FIELDS)
+_PASSED = dict(PASS_THROUGH)
 
 
 def fetch_row(reader: NetworkReader, row: dict, settings: ReadSettings) -> dict:
+    """The read's columns for one input row (the pass-through columns are not touched here)."""
     repo = row["repo"]
-    base = {"commit": row["commit"], "repo": repo, "old_blob": row["old_blob"], "new_blob": row["new_blob"],
-            **{name: row[name] for name, _ in PASS_THROUGH}}
+    base = {"old_blob": row["old_blob"], "new_blob": row["new_blob"]}
     if reader.out_of_time(repo):
         return {**base, "status": "budget_exceeded", "detail": "repository time budget spent"}
     mirror, outcome = reader.mirror_for(repo, row["commit"], [row["old_blob"], row["new_blob"]])
@@ -175,27 +178,27 @@ def fetch_row(reader: NetworkReader, row: dict, settings: ReadSettings) -> dict:
         return {**base, "status": "error", "detail": f"{type(exc).__name__}: {exc}"[:1000]}
 
 
-def _batch(rows: list[dict]) -> pa.RecordBatch:
-    # Column by column: much faster than pivoting row dicts for large text values.
-    return pa.RecordBatch.from_arrays([pa.array([r.get(name) for r in rows], type=dtype) for name, dtype in OUTPUT_FIELDS],
-                                      schema=OUTPUT_SCHEMA)
+def _batch(inputs: pa.RecordBatch, results: list[dict]) -> pa.RecordBatch:
+    """``inputs``' pass-through columns beside the reads' ``results`` (one per input row)."""
+    columns = [inputs.column(name).cast(dtype) if name in _PASSED else pa.array([r.get(name) for r in results], type=dtype)
+               for name, dtype in OUTPUT_FIELDS]
+    return pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
 
 
 def fetch_partition(batches: Iterator[pa.RecordBatch], git: GitSettings, settings: ReadSettings) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body: input rows sorted by ``network``; output ``OUTPUT_SCHEMA`` batches of
     at most ~64 MB of contents."""
     reader: NetworkReader | None = None
-    pending: list[dict] = []
-    held = 0
     for batch in batches:
-        for row in batch.to_pylist():
+        start, results, held = 0, [], 0
+        for row in batch.select(READ_KEYS).to_pylist():
             if reader is None or reader.network != row["network"]:
                 reader = NetworkReader(git, row["network"])
             result = fetch_row(reader, row, settings)
-            pending.append(result)
+            results.append(result)
             held += len(result.get("old_contents") or "") + len(result.get("new_contents") or "") + len(result.get("diff") or "")
             if held >= _FLUSH_BYTES:
-                yield _batch(pending)
-                pending, held = [], 0
-    if pending:
-        yield _batch(pending)
+                yield _batch(batch.slice(start, len(results)), results)
+                start, results, held = start + len(results), [], 0
+        if results:
+            yield _batch(batch.slice(start), results)

@@ -110,8 +110,10 @@ def column_rules(rows: DataFrame, cfg) -> list[Rule]:
 def token_counter(tokenizer_path: str | None):
     """tokens(old, new) as a Column function: Spark's regex count by default, else the tokenizer."""
     if tokenizer_path is None:
-        return lambda old, new: F.regexp_count(
-            F.concat(F.coalesce(old, F.lit("")), F.coalesce(new, F.lit(""))), F.lit(tokens.PRETOKEN_PATTERN))
+        # Every character is in some piece, so replacing each piece by one character counts them
+        # without building them (regexp_count collects every piece into an array first).
+        return lambda old, new: F.length(F.regexp_replace(
+            F.concat(F.coalesce(old, F.lit("")), F.coalesce(new, F.lit(""))), tokens.PRETOKEN_PATTERN, "x"))
     name = os.path.basename(tokenizer_path)
 
     @F.pandas_udf(IntegerType())

@@ -103,6 +103,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     sizes = inputs.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("network").alias("networks"),
                        F.sum(F.col("retry").cast("int")).alias("retries")).first()
     total = summary.rows_in = sizes.rows
+    retries = sizes.retries or 0
     if not total:
         return summary.finish()
     git = GitSettings.from_config(cfg)
@@ -111,9 +112,9 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     partitions = int(cfg.get("fetch.partitions")) or 4 * spark.sparkContext.defaultParallelism
     waves = math.ceil(total / int(cfg.get("fetch.wave_rows")))
     inputs = inputs.withColumn("wave", F.pmod(F.xxhash64("network"), F.lit(waves)))
-    summary.details["networks"] = f"{sizes.networks:,} fork networks in {waves} wave(s), {sizes.retries or 0:,} retried rows"
+    summary.details["networks"] = f"{sizes.networks:,} fork networks in {waves} wave(s), {retries:,} retried rows"
     statuses: dict[str, int] = {}
-    kinds = [retry for retry, rows in ((False, total - (sizes.retries or 0)), (True, sizes.retries or 0)) if rows]
+    kinds = [retry for retry, rows in ((False, total - retries), (True, retries)) if rows]
     for wave in range(waves):
         progress(COMMAND, f"wave {wave + 1}/{waves}: reading contents")
         written = 0

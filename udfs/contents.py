@@ -148,7 +148,7 @@ PASS_THROUGH = [
 # What the reads need of each input row.
 READ_KEYS = ["commit", "repo", "network", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode"]
 OUTPUT_FIELDS = [
-    *PASS_THROUGH[:2], ("status", pa.string()), ("detail", pa.string()), *PASS_THROUGH[2:],
+    *PASS_THROUGH, ("status", pa.string()), ("detail", pa.string()),
     ("old_contents", TEXT), ("new_contents", TEXT), ("old_encoding", pa.string()),
     ("new_encoding", pa.string()), ("old_blob", pa.string()), ("new_blob", pa.string()), ("old_size", pa.int64()),
     ("new_size", pa.int64()), ("diff", TEXT), ("lines_added", pa.int32()), ("lines_removed", pa.int32()),

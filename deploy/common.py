@@ -2,9 +2,11 @@
 Spark settings that put Delta Lake on a submitted job, and a plan of API calls that is either
 printed (``--dry-run``) or carried out.
 
-A deployment submits each stage's own script (``jobs/<stage>.py``, the same entry point as
-``spark-submit jobs/index.py``), so a stage is one cluster step and a failed stage is visible as
-such; the stages, their options and their order come from ``commitpack.jobs.pipeline``.
+A deployment submits each stage's own script (``jobs/stages/<stage>.py``, the same entry point as
+``spark-submit jobs/stages/index.py``), so a stage is one cluster step and a failed stage is
+visible as such; the stages, their options and their order come from
+``commitpack.jobs.stages.pipeline``, and each stage's options from its declaration
+(``commitpack.jobs.runtime.stage``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from commitpack.jobs.config import Config
-from commitpack.jobs.errors import CommitpackError, JobError, UsageError
-from commitpack.jobs.session import delta_properties
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.runtime.errors import CommitpackError, JobError, UsageError
+from commitpack.jobs.runtime.session import delta_properties
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # A value "${operation.field}" in a call's parameters is a field of an earlier call's response
@@ -86,41 +89,57 @@ def reference(operation: str, name: str) -> str:
 
 # ----------------------------------------------------------------------------- command line
 
+
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The deployment's parser: one-line errors, --lakehouse, --set, --dry-run and the
     pipeline's own stage options (--input, --commits, --output, --remote-template…)."""
     pipeline = _pipeline()
-    from commitpack.jobs.cli import _Parser  # imports pyspark too: after _pipeline()'s check
+    from commitpack.jobs.runtime.command import Parser  # imports pyspark too: after _pipeline()'s check
 
-    result = _Parser(prog=prog, description=description)
-    result.add_argument("--lakehouse", metavar="URI", required=True, help="root of the Delta lakehouse the stages write")
-    result.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                        help="a setting passed to every stage, e.g. --set fetch.max_blob_bytes=2000000 (repeatable)")
+    result = Parser(prog=prog, description=description)
+    result.add_argument(
+        "--lakehouse", metavar="URI", required=True, help="root of the Delta lakehouse the stages write"
+    )
+    result.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="a setting passed to every stage, e.g. --set fetch.max_blob_bytes=2000000 (repeatable)",
+    )
     result.add_argument("--wheel", metavar="FILE", help="a wheel built before (default: build one into --dist)")
-    result.add_argument("--dist", metavar="DIR", default=str(REPO_ROOT / "dist"),
-                        help="where the wheel is built (default: dist/ of this checkout)")
+    result.add_argument(
+        "--dist",
+        metavar="DIR",
+        default=str(REPO_ROOT / "dist"),
+        help="where the wheel is built (default: dist/ of this checkout)",
+    )
     result.add_argument("--dry-run", action="store_true", help="print the calls as JSON instead of making them")
     pipeline.add_arguments(result.add_argument_group("stage options (as for `commitpack pipeline`)"))
     return result
 
 
 def _pipeline():
-    """``commitpack.jobs.pipeline``, imported when needed: its stages import pyspark, whose
+    """``commitpack.jobs.stages.pipeline``, imported when needed: its stages import pyspark, whose
     version (with delta-spark's) also chooses the Delta jars."""
     try:
-        from commitpack.jobs import pipeline
+        from commitpack.jobs.stages import pipeline
     except ImportError as exc:
-        raise UsageError(f"{exc.name or exc} is not installed here: install commitpack with its local extra "
-                         "(pip install -e '.[local,emr]' or '.[local,dataproc]')") from None
+        raise UsageError(
+            f"{exc.name or exc} is not installed here: install commitpack with its local extra "
+            "(pip install -e '.[local,emr]' or '.[local,dataproc]')"
+        ) from None
     return pipeline
 
 
 def check(args: argparse.Namespace, scheme: str) -> None:
     """Errors the user can fix before anything is built or uploaded."""
     if not args.lakehouse.startswith(f"{scheme}://"):
-        raise UsageError(f"--lakehouse {args.lakehouse}: the cluster writes to {scheme}:// (e.g. {scheme}://bucket/commitpack)")
+        raise UsageError(
+            f"--lakehouse {args.lakehouse}: the cluster writes to {scheme}:// (e.g. {scheme}://bucket/commitpack)"
+        )
     _pipeline().check(args)
-    Config.load(overrides=args.set)  # a misspelt --set fails here, not in the first stage
+    load_settings(overrides=args.set)  # a misspelt --set fails here, not in the first stage
 
 
 def split_uri(option: str, uri: str, scheme: str) -> tuple[str, str]:
@@ -146,33 +165,18 @@ def main(run: Callable[[Sequence[str]], int], prog: str, argv: Sequence[str] | N
 
 # ----------------------------------------------------------------------------- stages
 
+
 def stages(args: argparse.Namespace) -> list[Stage]:
     """The stages ``commitpack pipeline`` would run with these options, each with its own."""
+    from commitpack.jobs.runtime.stage import words
+
     chosen = []
     for module in _pipeline().stages_to_run(args):
-        arguments = _stage_options(module, args) + ["--lakehouse", args.lakehouse]
+        arguments = words(module, args) + ["--lakehouse", args.lakehouse]
         for item in args.set:
             arguments += ["--set", item]
         chosen.append(Stage(module.COMMAND, Path(module.__file__), arguments))
     return chosen
-
-
-def _stage_options(module, args: argparse.Namespace) -> list[str]:
-    """The options of ``args`` that ``module``'s own parser declares, as command-line words."""
-    own = argparse.ArgumentParser(add_help=False)
-    module.add_arguments(own)
-    words: list[str] = []
-    for action in own._actions:
-        value = getattr(args, action.dest, None)
-        if value is None or value == action.default:
-            continue
-        option = action.option_strings[0]
-        if action.nargs == 0:  # a flag
-            words.append(option)
-            continue
-        for item in value if isinstance(value, list) else [value]:
-            words += [option, str(item)]
-    return words
 
 
 def spark_properties(python: str | None) -> dict[str, str]:
@@ -183,6 +187,7 @@ def spark_properties(python: str | None) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- the wheel
+
 
 def wheel(args: argparse.Namespace) -> Path:
     """The wheel to install on the cluster: --wheel as given, or one built now."""
@@ -200,7 +205,8 @@ def build_wheel(dist: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=dist) as fresh:  # the one file pip writes is ours
         result = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", fresh, str(REPO_ROOT)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         built = list(Path(fresh).glob("*.whl"))
         if result.returncode != 0 or len(built) != 1:

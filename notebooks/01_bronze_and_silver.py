@@ -15,7 +15,7 @@ import pandas as pd
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from commitpack.jobs.pipeline import STAGES
+from commitpack.jobs.stages.pipeline import STAGES
 from commitpack.schemas.tables import TABLES
 from notebook_env import connect
 
@@ -31,11 +31,17 @@ print(f"lakehouse: {lakehouse.root}")
 
 # COMMAND ----------
 
-inventory = pd.DataFrame([
-    {"table": name, "rows": lakehouse.read(spec).count() if lakehouse.exists(spec) else None,
-     "written by": spec.produced_by or "every stage", "description": spec.description}
-    for name, spec in sorted(TABLES.items())
-]).astype({"rows": "Int64"})
+inventory = pd.DataFrame(
+    [
+        {
+            "table": name,
+            "rows": lakehouse.read(spec).count() if lakehouse.exists(spec) else None,
+            "written by": spec.produced_by or "every stage",
+            "description": spec.description,
+        }
+        for name, spec in sorted(TABLES.items())
+    ]
+).astype({"rows": "Int64"})
 env.show(inventory, limit=len(inventory))
 
 # COMMAND ----------
@@ -50,9 +56,11 @@ if lakehouse.exists("meta.stage_runs"):
     order = F.create_map(*[x for i, stage in enumerate(STAGES) for x in (F.lit(stage.COMMAND), F.lit(i))])
     runs = lakehouse.read("meta.stage_runs")
     last = runs.groupBy("stage").agg(F.max("finished_at").alias("finished_at"))
-    env.show(runs.join(last, ["stage", "finished_at"])
-             .select("stage", "finished_at", "rows_in", "rows_out", "dropped", "run_id")
-             .orderBy(F.coalesce(order[F.col("stage")], F.lit(len(STAGES)))))
+    env.show(
+        runs.join(last, ["stage", "finished_at"])
+        .select("stage", "finished_at", "rows_in", "rows_out", "dropped", "run_id")
+        .orderBy(F.coalesce(order[F.col("stage")], F.lit(len(STAGES))))
+    )
 else:
     print("no stage runs recorded: the tables were written without the `commitpack` CLI")
 
@@ -66,24 +74,40 @@ else:
 # COMMAND ----------
 
 files = lakehouse.read("bronze.gharchive_files")
-env.show(files.groupBy("status").agg(
-    F.count("*").alias("files"), F.sum("lines").alias("lines"), F.sum("push_lines").alias("push lines"),
-    F.sum("pushes").alias("pushes"), F.sum("quarantined").alias("quarantined")).orderBy("status"))
+env.show(
+    files.groupBy("status")
+    .agg(
+        F.count("*").alias("files"),
+        F.sum("lines").alias("lines"),
+        F.sum("push_lines").alias("push lines"),
+        F.sum("pushes").alias("pushes"),
+        F.sum("quarantined").alias("quarantined"),
+    )
+    .orderBy("status")
+)
 
 pushes = lakehouse.read("bronze.gharchive_pushes")
-env.show(pushes.groupBy("event_date", "payload_format")
-         .agg(F.count("*").alias("pushes"), F.countDistinct("repo_name").alias("repositories"))
-         .orderBy("event_date", "payload_format"))
+env.show(
+    pushes.groupBy("event_date", "payload_format")
+    .agg(F.count("*").alias("pushes"), F.countDistinct("repo_name").alias("repositories"))
+    .orderBy("event_date", "payload_format")
+)
 
 # COMMAND ----------
 
 quarantine = lakehouse.read("bronze.gharchive_quarantine")
-quarantine_by_reason = (quarantine.groupBy("reason")
-                        .agg(F.count("*").alias("rows"), F.countDistinct("source_file").alias("files"))
-                        .orderBy(F.desc("rows"), "reason").toPandas())
+quarantine_by_reason = (
+    quarantine.groupBy("reason")
+    .agg(F.count("*").alias("rows"), F.countDistinct("source_file").alias("files"))
+    .orderBy(F.desc("rows"), "reason")
+    .toPandas()
+)
 env.show(quarantine_by_reason)
-env.show(quarantine.select("reason", "source_file", "source_line", "detail", F.substring("excerpt", 1, 120).alias("excerpt"))
-         .orderBy("source_file", "source_line"))
+env.show(
+    quarantine.select(
+        "reason", "source_file", "source_line", "detail", F.substring("excerpt", 1, 120).alias("excerpt")
+    ).orderBy("source_file", "source_line")
+)
 
 # COMMAND ----------
 
@@ -92,10 +116,12 @@ env.show(quarantine.select("reason", "source_file", "source_line", "detail", F.s
 
 # COMMAND ----------
 
-exports = pd.DataFrame([
-    {"table": name, "rows": lakehouse.read(name).count() if lakehouse.exists(name) else None}
-    for name in ("bronze.bq_commits", "bronze.bq_licenses", "bronze.bq_languages")
-]).astype({"rows": "Int64"})
+exports = pd.DataFrame(
+    [
+        {"table": name, "rows": lakehouse.read(name).count() if lakehouse.exists(name) else None}
+        for name in ("bronze.bq_commits", "bronze.bq_licenses", "bronze.bq_languages")
+    ]
+).astype({"rows": "Int64"})
 env.show(exports)
 env.show(lakehouse.read("bronze.bq_licenses").groupBy("license").count().orderBy(F.desc("count"), "license"))
 
@@ -123,14 +149,18 @@ rejections = lakehouse.read("silver.index_rejections")
 indexed, rejected = index.count(), rejections.count()
 print(f"{indexed:,} commits indexed, {rejected:,} rejected ({rejected / max(1, indexed + rejected):.0%} of those seen)")
 
-rejections_by_reason = (rejections.groupBy("reason").agg(F.count("*").alias("commits"))
-                        .orderBy(F.desc("commits"), "reason").toPandas())
+rejections_by_reason = (
+    rejections.groupBy("reason").agg(F.count("*").alias("commits")).orderBy(F.desc("commits"), "reason").toPandas()
+)
 rejections_by_reason["share"] = (rejections_by_reason["commits"] / max(1, rejected)).round(3)
 env.show(rejections_by_reason)
 
-index_by_language = (index.groupBy("lang")
-                     .agg(F.count("*").alias("commits"), F.countDistinct("repo").alias("repositories"))
-                     .orderBy(F.desc("commits"), "lang").toPandas())
+index_by_language = (
+    index.groupBy("lang")
+    .agg(F.count("*").alias("commits"), F.countDistinct("repo").alias("repositories"))
+    .orderBy(F.desc("commits"), "lang")
+    .toPandas()
+)
 env.show(index_by_language)
 env.show(index.groupBy("license", "license_source").count().orderBy(F.desc("count"), "license"))
 
@@ -141,12 +171,18 @@ env.show(index.groupBy("license", "license_source").count().orderBy(F.desc("coun
 # COMMAND ----------
 
 first = F.row_number().over(Window.partitionBy("reason").orderBy("commit"))
-env.show(rejections.withColumn("n", first).where("n = 1")
-         .select("reason", "commit", "subject", "old_path", "new_path", "change_count", "license").orderBy("reason"))
+env.show(
+    rejections.withColumn("n", first)
+    .where("n = 1")
+    .select("reason", "commit", "subject", "old_path", "new_path", "change_count", "license")
+    .orderBy("reason")
+)
 
 # COMMAND ----------
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, max(3, 0.35 * max(len(rejections_by_reason), len(index_by_language)) + 1.5)))
+fig, (left, right) = plt.subplots(
+    1, 2, figsize=(12, max(3, 0.35 * max(len(rejections_by_reason), len(index_by_language)) + 1.5))
+)
 left.barh(rejections_by_reason["reason"], rejections_by_reason["commits"], color="#c44e52")
 left.set_title("Commits rejected by the index, per first rule")
 right.barh(index_by_language["lang"], index_by_language["commits"], color="#4c72b0")

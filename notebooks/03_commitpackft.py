@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from pyspark.sql import functions as F
 
-from commitpack.jobs.export import funnel_table
+from commitpack.jobs.stages.export import funnel_table
 from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
 from notebook_env import connect
 
@@ -41,9 +41,13 @@ step_rank = F.create_map(*[x for i, s in enumerate(STEPS) for x in (F.lit(s), F.
 
 # COMMAND ----------
 
-funnel_by_rule = (funnel.groupBy(step_of.alias("step"), F.coalesce("reason", F.lit("")).alias("rule"), step_rank.alias("rank"))
-                  .agg(F.sum("rows").alias("rows"), (F.sum("bytes") / 1e6).alias("MB"))
-                  .orderBy("rank", F.desc("rows"), "rule").drop("rank").toPandas())
+funnel_by_rule = (
+    funnel.groupBy(step_of.alias("step"), F.coalesce("reason", F.lit("")).alias("rule"), step_rank.alias("rank"))
+    .agg(F.sum("rows").alias("rows"), (F.sum("bytes") / 1e6).alias("MB"))
+    .orderBy("rank", F.desc("rows"), "rule")
+    .drop("rank")
+    .toPandas()
+)
 raw_rows = int(funnel_by_rule["rows"].sum())
 funnel_by_rule["share of raw rows"] = (funnel_by_rule["rows"] / max(1, raw_rows)).round(3)
 env.show(funnel_by_rule, limit=len(funnel_by_rule))
@@ -57,19 +61,30 @@ print(funnel_table([row.asDict() for row in funnel.collect()]))
 
 # COMMAND ----------
 
-funnel_by_language = (funnel.withColumn("outcome", step_of).groupBy("lang").pivot("outcome", STEPS).agg(F.sum("rows"))
-                      .na.fill(0).toPandas())
+funnel_by_language = (
+    funnel.withColumn("outcome", step_of)
+    .groupBy("lang")
+    .pivot("outcome", STEPS)
+    .agg(F.sum("rows"))
+    .na.fill(0)
+    .toPandas()
+)
 funnel_by_language.insert(1, "raw", funnel_by_language[STEPS].sum(axis=1))
 funnel_by_language["kept share"] = (funnel_by_language["kept"] / funnel_by_language["raw"]).round(3)
 funnel_by_language = funnel_by_language.sort_values(["raw", "lang"], ascending=[False, True], ignore_index=True)
 env.show(funnel_by_language, limit=len(funnel_by_language))
 
 # Rows remaining after each step, all languages together.
-funnel_steps = pd.DataFrame({
-    "stage": ["raw CommitPack", "after fetch", "after filter", "after dedup (CommitPackFT)"],
-    "rows": [raw_rows] + [raw_rows - int(funnel_by_rule.loc[funnel_by_rule["step"].isin(STEPS[:i + 1]), "rows"].sum())
-                          for i in range(3)],
-})
+funnel_steps = pd.DataFrame(
+    {
+        "stage": ["raw CommitPack", "after fetch", "after filter", "after dedup (CommitPackFT)"],
+        "rows": [raw_rows]
+        + [
+            raw_rows - int(funnel_by_rule.loc[funnel_by_rule["step"].isin(STEPS[: i + 1]), "rows"].sum())
+            for i in range(3)
+        ],
+    }
+)
 env.show(funnel_steps)
 
 # COMMAND ----------
@@ -81,22 +96,42 @@ env.show(funnel_steps)
 
 # COMMAND ----------
 
-counted = decisions.groupBy("step", "reason", "lang").agg(F.count("*").cast("long").alias("rows"), F.sum("bytes").cast("long").alias("bytes"))
+counted = decisions.groupBy("step", "reason", "lang").agg(
+    F.count("*").cast("long").alias("rows"), F.sum("bytes").cast("long").alias("bytes")
+)
 table = funnel.select("step", "reason", "lang", "rows", "bytes")
 mismatched = counted.exceptAll(table).union(table.exceptAll(counted)).count()
 content_bytes = F.octet_length(F.coalesce("old_contents", F.lit(""))) + F.octet_length("new_contents")
-commitpackft_languages = (commitpackft.groupBy("lang").agg(
-    F.count("*").alias("rows"), F.sum(content_bytes).alias("bytes"), F.countDistinct("cluster").alias("clusters"),
-    F.percentile_approx("tokens", 0.5).alias("median tokens"),
-).orderBy(F.desc("rows"), "lang").toPandas())
+commitpackft_languages = (
+    commitpackft.groupBy("lang")
+    .agg(
+        F.count("*").alias("rows"),
+        F.sum(content_bytes).alias("bytes"),
+        F.countDistinct("cluster").alias("clusters"),
+        F.percentile_approx("tokens", 0.5).alias("median tokens"),
+    )
+    .orderBy(F.desc("rows"), "lang")
+    .toPandas()
+)
 commitpackft_languages.insert(2, "MB", commitpackft_languages["bytes"] / 1e6)
-kept = funnel.where(F.col("step").isNull()).groupBy("lang").agg(F.sum("rows").alias("rows"), F.sum("bytes").alias("bytes")).toPandas()
-checks = pd.DataFrame([
-    {"check": "funnel = decisions counted per step, rule and language", "ok": mismatched == 0},
-    {"check": "kept rows and bytes per language = gold.commitpackft",
-     "ok": kept.set_index("lang").sort_index().equals(commitpackft_languages.set_index("lang")[["rows", "bytes"]].sort_index())},
-    {"check": "raw rows = gold.commitpack", "ok": raw_rows == lakehouse.read(COMMITPACK).count()},
-])
+kept = (
+    funnel.where(F.col("step").isNull())
+    .groupBy("lang")
+    .agg(F.sum("rows").alias("rows"), F.sum("bytes").alias("bytes"))
+    .toPandas()
+)
+checks = pd.DataFrame(
+    [
+        {"check": "funnel = decisions counted per step, rule and language", "ok": mismatched == 0},
+        {
+            "check": "kept rows and bytes per language = gold.commitpackft",
+            "ok": kept.set_index("lang")
+            .sort_index()
+            .equals(commitpackft_languages.set_index("lang")[["rows", "bytes"]].sort_index()),
+        },
+        {"check": "raw rows = gold.commitpack", "ok": raw_rows == lakehouse.read(COMMITPACK).count()},
+    ]
+)
 env.show(checks)
 assert checks["ok"].all(), checks[~checks["ok"]]
 
@@ -123,7 +158,9 @@ env.figure(fig, "03_funnel")
 
 dropped = funnel_by_rule[funnel_by_rule["step"] != "kept"]
 fig, ax = plt.subplots(figsize=(9, max(3, 0.3 * len(dropped) + 1)))
-labels = [rule if rule.startswith(f"{step}:") else f"{step}: {rule}" for step, rule in zip(dropped["step"], dropped["rule"])]
+labels = [
+    rule if rule.startswith(f"{step}:") else f"{step}: {rule}" for step, rule in zip(dropped["step"], dropped["rule"])
+]
 ax.barh(labels, dropped["rows"], color=[COLORS[step] for step in dropped["step"]])
 ax.invert_yaxis()
 ax.set_xlabel("rows dropped (first rule that dropped them)")
@@ -161,16 +198,28 @@ env.figure(fig, "03_languages")
 # COMMAND ----------
 
 members = decisions.where(F.col("cluster_size") > 1)
-duplicate_clusters = (members.groupBy("cluster", "lang").agg(
-    F.max("cluster_size").alias("size"),
-    F.max(F.when(F.col("step").isNull(), F.col("commit"))).alias("kept"),
-    F.sort_array(F.collect_list(F.when(F.col("step") == "dedup", F.concat_ws(" ", F.substring("commit", 1, 12), "reason"))))
-    .alias("dropped"),
-).orderBy(F.desc("size"), "cluster").toPandas())
-print(f"{len(duplicate_clusters):,} clusters with duplicates, {int((duplicate_clusters['size'] - 1).sum()):,} rows dropped as duplicates")
+duplicate_clusters = (
+    members.groupBy("cluster", "lang")
+    .agg(
+        F.max("cluster_size").alias("size"),
+        F.max(F.when(F.col("step").isNull(), F.col("commit"))).alias("kept"),
+        F.sort_array(
+            F.collect_list(F.when(F.col("step") == "dedup", F.concat_ws(" ", F.substring("commit", 1, 12), "reason")))
+        ).alias("dropped"),
+    )
+    .orderBy(F.desc("size"), "cluster")
+    .toPandas()
+)
+print(
+    f"{len(duplicate_clusters):,} clusters with duplicates, {int((duplicate_clusters['size'] - 1).sum()):,} rows dropped as duplicates"
+)
 env.show(duplicate_clusters)
-env.show(members.select("cluster", "commit", F.coalesce("reason", F.lit("kept")).alias("decision"), "repo", "subject")
-         .orderBy("cluster", "decision", "commit"), limit=50)
+env.show(
+    members.select(
+        "cluster", "commit", F.coalesce("reason", F.lit("kept")).alias("decision"), "repo", "subject"
+    ).orderBy("cluster", "decision", "commit"),
+    limit=50,
+)
 
 # COMMAND ----------
 
@@ -180,7 +229,11 @@ env.show(members.select("cluster", "commit", F.coalesce("reason", F.lit("kept"))
 
 # COMMAND ----------
 
-env.show(decisions.where(F.col("reason") == "contaminated").select("commit", "lang", "repo", "subject", "detail").orderBy("commit"))
+env.show(
+    decisions.where(F.col("reason") == "contaminated")
+    .select("commit", "lang", "repo", "subject", "detail")
+    .orderBy("commit")
+)
 
 # COMMAND ----------
 
@@ -190,8 +243,13 @@ env.show(decisions.where(F.col("reason") == "contaminated").select("commit", "la
 
 # COMMAND ----------
 
-env.show(commitpackft.select("lang", "subject", "old_file", "message_lang", "tokens", "license").orderBy("lang", "commit"), limit=10)
+env.show(
+    commitpackft.select("lang", "subject", "old_file", "message_lang", "tokens", "license").orderBy("lang", "commit"),
+    limit=10,
+)
 sample = commitpackft.orderBy("lang", "commit").first()
 if sample is not None:
-    print(f"## {sample.lang}: {sample.subject}\n--- {sample.old_file}\n{(sample.old_contents or '')[:1500]}\n"
-          f"+++ {sample.new_file}\n{sample.new_contents[:1500]}")
+    print(
+        f"## {sample.lang}: {sample.subject}\n--- {sample.old_file}\n{(sample.old_contents or '')[:1500]}\n"
+        f"+++ {sample.new_file}\n{sample.new_contents[:1500]}"
+    )

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
-from commitpack.jobs.config import Config
-from commitpack.jobs.lakehouse import Lakehouse
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.runtime.lakehouse import Lakehouse
 
 LAKEHOUSE_WIDGET = "lakehouse"
 LAKEHOUSE_ENV = "COMMITPACK_LAKEHOUSE"
@@ -59,7 +60,7 @@ class NotebookEnv:
 
 def connect(namespace: dict) -> NotebookEnv:
     """The environment of the notebook whose globals are ``namespace``."""
-    cfg = Config.load()
+    cfg = load_settings()
     dbutils = namespace.get("dbutils")
     if dbutils is not None:
         dbutils.widgets.text(LAKEHOUSE_WIDGET, "", "Lakehouse root")
@@ -67,10 +68,10 @@ def connect(namespace: dict) -> NotebookEnv:
         if not root:
             raise ValueError(f"set the `{LAKEHOUSE_WIDGET}` widget to the lakehouse root (s3://…, abfss://…, dbfs:/…)")
     else:
-        root = os.environ.get(LAKEHOUSE_ENV) or cfg.get("lakehouse")
+        root = os.environ.get(LAKEHOUSE_ENV) or cfg.lakehouse
     spark = namespace.get("spark")
     if spark is None:
-        from commitpack.jobs.session import get_session
+        from commitpack.jobs.runtime.session import get_session
 
         spark = get_session(cfg)
     display = namespace.get("display") if dbutils is not None else None

@@ -12,6 +12,7 @@ from pyspark.sql.types import (
 
 from commitpack.schemas.sources import BQ_DIFFERENCE, BQ_TRAILER, bq_signature
 from commitpack.schemas.table import Table, optional, required, struct
+from commitpack.schemas.vocabulary import GHARCHIVE_FILE_STATUSES, PAYLOAD_FORMATS, QUARANTINE_REASONS
 
 PUSH_COMMIT = struct(
     optional("sha", StringType()),
@@ -28,7 +29,9 @@ GHARCHIVE_PUSHES = Table(
     keys=("event_id",),
     partition_by=("event_date",),
     schema=struct(
-        required("event_id", StringType(), "GH Archive event id; timeline events (no id) get tl-<hash of file name and line>"),
+        required(
+            "event_id", StringType(), "GH Archive event id; timeline events (no id) get tl-<hash of file name and line>"
+        ),
         required("event_date", DateType()),
         required("created_at", TimestampType()),
         required("repo_name", StringType(), "owner/name"),
@@ -41,7 +44,12 @@ GHARCHIVE_PUSHES = Table(
         optional("size", LongType(), "commits pushed; null since 2025-10-07"),
         optional("distinct_size", LongType()),
         optional("commits", ArrayType(PUSH_COMMIT), "as listed by the event (at most 20); null since 2025-10-07"),
-        required("payload_format", StringType(), "timeline (2011-2014), events (2015-), events-2025 (no commit list)"),
+        required(
+            "payload_format",
+            StringType(),
+            "timeline: 2011-2014; events: 2015-; events-2025: no commit list",
+            values=PAYLOAD_FORMATS,
+        ),
         required("source_file", StringType()),
         required("source_line", LongType(), "1-based line in the decompressed file"),
     ),
@@ -56,8 +64,7 @@ GHARCHIVE_QUARANTINE = Table(
         required("source_file", StringType()),
         optional("source_line", LongType(), "null for a problem of the whole file"),
         required("segment", IntegerType(), "0, or the piece of a line that held several glued events"),
-        required("reason", StringType(),
-                 "cut_line | bad_json | missing_repo | bad_payload | bad_timestamp | truncated_gzip | corrupt_gzip | missing_hour"),
+        required("reason", StringType(), values=QUARANTINE_REASONS),
         optional("detail", StringType()),
         optional("excerpt", StringType(), "the damaged text, cut to gharchive.quarantine_excerpt_chars"),
     ),
@@ -73,7 +80,7 @@ GHARCHIVE_FILES = Table(
         optional("hour", TimestampType(), "from the YYYY-MM-DD-H name"),
         required("bytes", LongType()),
         required("modified_ms", LongType()),
-        required("status", StringType(), "complete | truncated | corrupt"),
+        required("status", StringType(), values=GHARCHIVE_FILE_STATUSES),
         required("lines", LongType()),
         required("push_lines", LongType(), "lines that mention PushEvent, the ones parsed"),
         required("pushes", LongType()),

@@ -3,6 +3,7 @@
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, TimestampType
 
 from commitpack.schemas.table import Table, optional, required, struct
+from commitpack.schemas.vocabulary import DECISION_REASONS, DECISION_STEPS, FETCH_STATUSES, RETRIED
 
 COMMITPACK = Table(
     name="gold.commitpack",
@@ -16,12 +17,15 @@ COMMITPACK = Table(
     schema=struct(
         required("commit", StringType()),
         required("lang", StringType(), "GitHub Linguist's name, lower-cased"),
-        required("status", StringType(),
-                 "ok | binary | too_large | symlink | submodule | blob_missing | commit_missing | repo_unavailable "
-                 "(final) | fetch_failed | budget_exceeded | error (retried by the next run)"),
+        required(
+            "status",
+            StringType(),
+            f"{', '.join(RETRIED)}: retried by the next run; the others are final",
+            values=FETCH_STATUSES,
+        ),
         optional("detail", StringType()),
         required("repo", StringType(), "the repository the contents were read from"),
-        optional("repos", StringType(), "every repository the commit was seen in, comma-joined (SPEC section 1)"),
+        optional("repos", StringType(), "every repository the commit was seen in, comma-joined, as in CommitPack"),
         optional("license", StringType()),
         required("old_file", StringType()),
         required("new_file", StringType()),
@@ -29,7 +33,9 @@ COMMITPACK = Table(
         optional("message", StringType()),
         optional("old_contents", StringType(), "text as git stores it: old_contents.encode(old_encoding) is the blob"),
         optional("new_contents", StringType()),
-        optional("old_encoding", StringType(), "the declared encoding (utf-8 by default), or latin-1 when it does not decode"),
+        optional(
+            "old_encoding", StringType(), "the declared encoding (utf-8 by default), or latin-1 when it does not decode"
+        ),
         optional("new_encoding", StringType()),
         optional("old_blob", StringType()),
         optional("new_blob", StringType()),
@@ -47,17 +53,22 @@ COMMITPACKFT_DECISIONS = Table(
     name="gold.commitpackft_decisions",
     produced_by="filter",
     description="Every raw CommitPack row with what became of it on the way to CommitPackFT: the step and "
-                "the first rule that dropped it (null when kept), the cleaned subject, message language, "
-                "token count and near-duplicate cluster.",
+    "the first rule that dropped it (null when kept), the cleaned subject, message language, "
+    "token count and near-duplicate cluster.",
     keys=("commit",),
     schema=struct(
         required("commit", StringType()),
         required("lang", StringType()),
         required("repo", StringType()),
-        optional("step", StringType(), "fetch | filter | dedup: the stage whose rule dropped the row; null when kept"),
-        optional("reason", StringType(), "the first rule that dropped the row (fetch:<status> for unfetched rows)"),
+        optional("step", StringType(), "the stage whose rule dropped the row; null when kept", values=DECISION_STEPS),
+        optional(
+            "reason",
+            StringType(),
+            "the first rule that dropped the row (fetch:<status> for unfetched rows)",
+            values=DECISION_REASONS,
+        ),
         optional("detail", StringType(), "what the rule matched, e.g. the evaluation problem for `contaminated`"),
-        optional("subject", StringType(), "the subject after cleaning (SPEC 4.3)"),
+        optional("subject", StringType(), "the subject after cleaning (rules.commitpackft.clean_subject)"),
         optional("message_lang", StringType(), "fasttext lid.176 language of the message"),
         optional("message_lang_score", DoubleType()),
         optional("tokens", IntegerType(), "tokens of old + new contents (see the dataset card for the tokenizer)"),
@@ -71,11 +82,11 @@ COMMITPACKFT_FUNNEL = Table(
     name="gold.commitpackft_funnel",
     produced_by="filter",
     description="Rows and bytes dropped per step, rule and language on the way from CommitPack to CommitPackFT "
-                "(reason null: the rows kept).",
+    "(reason null: the rows kept).",
     keys=("step", "reason", "lang"),
     schema=struct(
-        optional("step", StringType()),
-        optional("reason", StringType()),
+        optional("step", StringType(), values=DECISION_STEPS),
+        optional("reason", StringType(), values=DECISION_REASONS),
         required("lang", StringType()),
         required("rows", LongType()),
         required("bytes", LongType()),

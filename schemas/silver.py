@@ -9,6 +9,15 @@ from pyspark.sql.types import (
 )
 
 from commitpack.schemas.table import Table, optional, required, struct
+from commitpack.schemas.vocabulary import (
+    GIT_COMMIT_STATUSES,
+    INDEX_REASONS,
+    LICENSE_SOURCES,
+    LICENSE_STATUSES,
+    PUSH_STATUSES,
+    RETRIED,
+    SOURCES,
+)
 
 CHANGE = struct(
     optional("old_path", StringType()),
@@ -20,7 +29,7 @@ CHANGE = struct(
 )
 # Nested fields stay nullable: Delta enforces NOT NULL only on top-level columns.
 PROVENANCE = struct(
-    optional("source", StringType(), "bigquery | gharchive"),
+    optional("source", StringType(), values=SOURCES),
     optional("file", StringType()),
     optional("record", StringType(), "the commit id in an export; 'line N event E' in an hour file"),
 )
@@ -33,9 +42,7 @@ PUSH_ENUMERATIONS = Table(
     schema=struct(
         required("event_id", StringType()),
         required("repo_name", StringType()),
-        required("status", StringType(),
-                 "ok | walk_truncated | head_missing | repo_unavailable | fetch_failed | budget_exceeded | error; "
-                 "the last three are retried by the next run"),
+        required("status", StringType(), f"{', '.join(RETRIED)}: retried by the next run", values=PUSH_STATUSES),
         optional("detail", StringType()),
         optional("commits", ArrayType(StringType())),
     ),
@@ -48,7 +55,9 @@ GIT_COMMITS = Table(
     keys=("commit",),
     schema=struct(
         required("commit", StringType()),
-        required("status", StringType(), "ok | missing (named by an event, absent from the repository)"),
+        required(
+            "status", StringType(), "missing: named by an event, absent from the repository", values=GIT_COMMIT_STATUSES
+        ),
         optional("parents", ArrayType(StringType())),
         optional("message", StringType()),
         optional("committed_at", TimestampType()),
@@ -64,7 +73,7 @@ REPO_LICENSES = Table(
     keys=("repo_name",),
     schema=struct(
         required("repo_name", StringType()),
-        required("status", StringType(), "detected | no_license_file | unavailable"),
+        required("status", StringType(), values=LICENSE_STATUSES),
         optional("license", StringType()),
         optional("license_file", StringType()),
         optional("head", StringType()),
@@ -90,7 +99,7 @@ COMMIT_INDEX = Table(
         required("commit", StringType()),
         required("repo", StringType(), "the repository whose license admits the commit"),
         required("license", StringType()),
-        required("license_source", StringType(), "bigquery | detected"),
+        required("license_source", StringType(), values=LICENSE_SOURCES),
         optional("parent", StringType()),
         required("old_path", StringType()),
         required("new_path", StringType()),
@@ -111,7 +120,7 @@ INDEX_REJECTIONS = Table(
     partition_by=("reason",),
     schema=struct(
         required("commit", StringType()),
-        required("reason", StringType()),
+        required("reason", StringType(), "the first CommitPack rule the commit failed", values=INDEX_REASONS),
         optional("license", StringType()),
         optional("old_path", StringType()),
         optional("new_path", StringType()),

@@ -1,4 +1,4 @@
-"""Schemas of the public inputs, as their producers write them (SPEC section 2).
+"""Schemas of the public inputs, as their producers write them (README "Inputs").
 
 These are read schemas: only the fields the pipeline uses, typed so that every published
 variant of the format parses.
@@ -32,25 +32,31 @@ GHARCHIVE_COMMIT = struct(
     optional("distinct", BooleanType()),
 )
 
+
 def gharchive_event(actor: DataType) -> StructType:
     return struct(
         optional("id", StringType()),
         optional("type", StringType()),
         optional("actor", actor),
         optional("repo", struct(optional("id", LongType()), optional("name", StringType()))),
-        optional("repository", struct(optional("id", LongType()), optional("name", StringType()),
-                                      optional("owner", StringType()))),
-        optional("payload", struct(
-            optional("repository_id", LongType()),
-            optional("push_id", LongType()),
-            optional("size", LongType()),
-            optional("distinct_size", LongType()),
-            optional("ref", StringType()),
-            optional("head", StringType()),
-            optional("before", StringType()),
-            optional("commits", ArrayType(GHARCHIVE_COMMIT)),
-            optional("shas", ArrayType(ArrayType(StringType()))),
-        )),
+        optional(
+            "repository",
+            struct(optional("id", LongType()), optional("name", StringType()), optional("owner", StringType())),
+        ),
+        optional(
+            "payload",
+            struct(
+                optional("repository_id", LongType()),
+                optional("push_id", LongType()),
+                optional("size", LongType()),
+                optional("distinct_size", LongType()),
+                optional("ref", StringType()),
+                optional("head", StringType()),
+                optional("before", StringType()),
+                optional("commits", ArrayType(GHARCHIVE_COMMIT)),
+                optional("shas", ArrayType(ArrayType(StringType()))),
+            ),
+        ),
         optional("created_at", StringType()),
         optional(GHARCHIVE_CORRUPT, StringType()),
     )

@@ -44,9 +44,36 @@ def struct(*fields: StructField) -> StructType:
     return StructType(list(fields))
 
 
-def required(name: str, dtype: DataType, doc: str = "") -> StructField:
-    return StructField(name, dtype, nullable=False, metadata={"comment": doc} if doc else None)
+def _metadata(doc: str, values: tuple[str, ...]) -> dict | None:
+    metadata = {}
+    if values:
+        # The comment a reader of the Delta table sees lists the values too.
+        doc = " | ".join(values) + (f": {doc}" if doc else "")
+        metadata["values"] = list(values)
+    if doc:
+        metadata["comment"] = doc
+    return metadata or None
 
 
-def optional(name: str, dtype: DataType, doc: str = "") -> StructField:
-    return StructField(name, dtype, nullable=True, metadata={"comment": doc} if doc else None)
+def required(name: str, dtype: DataType, doc: str = "", values: tuple[str, ...] = ()) -> StructField:
+    """A NOT NULL column; ``values``: every value it may hold (from ``schemas.vocabulary``)."""
+    return StructField(name, dtype, nullable=False, metadata=_metadata(doc, values))
+
+
+def optional(name: str, dtype: DataType, doc: str = "", values: tuple[str, ...] = ()) -> StructField:
+    return StructField(name, dtype, nullable=True, metadata=_metadata(doc, values))
+
+
+def declared_values(field: StructField) -> tuple[str, ...]:
+    """The values an enumerated column may hold; empty when any value is allowed."""
+    return tuple((field.metadata or {}).get("values", ()))
+
+
+def sql_literal(value) -> str:
+    """A value as a Spark SQL literal, for predicates on a table's columns (partition filters,
+    replaceWhere, data-quality queries)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

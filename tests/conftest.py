@@ -18,11 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from commitpack.jobs.config import Config
-    from commitpack.jobs.session import get_session
+    from commitpack.jobs.runtime.config import load_settings
+    from commitpack.jobs.runtime.session import get_session
 
     os.environ.setdefault("COMMITPACK_LOG_DIR", str(tmp_path_factory.mktemp("spark-logs")))
-    cfg = Config.load(overrides=["spark.master=local[2]", "spark.progress=false"])
+    cfg = load_settings(overrides=["spark.master=local[2]", "spark.progress=false"])
     session = get_session(cfg)
     yield session
     session.stop()
@@ -30,7 +30,7 @@ def spark(tmp_path_factory):
 
 @pytest.fixture
 def lakehouse(spark, tmp_path):
-    from commitpack.jobs.lakehouse import Lakehouse
+    from commitpack.jobs.runtime.lakehouse import Lakehouse
 
     return Lakehouse(spark, str(tmp_path / "lakehouse"))
 
@@ -52,18 +52,53 @@ def standalone_cluster(tmp_path_factory):
     """A Spark standalone master and two one-core workers on 127.0.0.1; yields the master URL."""
     work = tmp_path_factory.mktemp("standalone")
     port, ui = free_port(), free_port()
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1",
-               SPARK_LOG_DIR=str(work / "logs"), SPARK_WORKER_DIR=str(work / "workers"))
+    env = dict(
+        os.environ,
+        PYSPARK_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_LOG_DIR=str(work / "logs"),
+        SPARK_WORKER_DIR=str(work / "workers"),
+    )
     logs = open(work / "daemons.log", "wb")
-    procs = [subprocess.Popen(
-        [_spark_class(), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-         "--port", str(port), "--webui-port", str(ui)], env=env, stdout=logs, stderr=logs)]
+    procs = [
+        subprocess.Popen(
+            [
+                _spark_class(),
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(ui),
+            ],
+            env=env,
+            stdout=logs,
+            stderr=logs,
+        )
+    ]
     master = f"spark://127.0.0.1:{port}"
     for _ in range(2):
-        procs.append(subprocess.Popen(
-            [_spark_class(), "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1",
-             "--cores", "1", "--memory", "2g", "--webui-port", str(free_port())],
-            env=env, stdout=logs, stderr=logs))
+        procs.append(
+            subprocess.Popen(
+                [
+                    _spark_class(),
+                    "org.apache.spark.deploy.worker.Worker",
+                    master,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "2g",
+                    "--webui-port",
+                    str(free_port()),
+                ],
+                env=env,
+                stdout=logs,
+                stderr=logs,
+            )
+        )
     try:
         deadline = time.time() + 120
         while True:
@@ -101,13 +136,14 @@ def cli():
 
 # ---------------------------------------------------------------------------- the generated sample
 
+
 def stage(module, spark, lakehouse, cfg=None, **options):
     """Run a job's ``run`` in-process with the shared session, as the CLI would."""
     import argparse
 
-    from commitpack.jobs.config import Config
+    from commitpack.jobs.runtime.config import load_settings
 
-    return module.run(spark, cfg or Config.load(), lakehouse, argparse.Namespace(**options))
+    return module.run(spark, cfg or load_settings(), lakehouse, argparse.Namespace(**options))
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +171,20 @@ class GitDaemon:
         self.log_path = root / "daemon.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            ["git", "daemon", "--verbose", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={self.port}",
-             f"--base-path={base}", str(base)], stdout=self._log, stderr=self._log)
+            [
+                "git",
+                "daemon",
+                "--verbose",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={base}",
+                str(base),
+            ],
+            stdout=self._log,
+            stderr=self._log,
+        )
         deadline = time.time() + 30
         while True:
             try:
@@ -144,7 +192,7 @@ class GitDaemon:
                 break
             except OSError:
                 if time.time() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("git daemon did not start")
+                    raise RuntimeError("git daemon did not start") from None
                 time.sleep(0.1)
 
     @property
@@ -180,10 +228,17 @@ def git_daemon(daemon):
 
 
 def sample_config(sample, mirror_dir, *overrides):
-    from commitpack.jobs.config import Config
+    from commitpack.jobs.runtime.config import load_settings
 
-    return Config.load(overrides=[f"git.remote_template={sample.remote_template}", f"git.mirror_dir={mirror_dir}",
-                                  "opt_out.owners=[optout]", "git.retries=1", *overrides])
+    return load_settings(
+        overrides=[
+            f"git.remote_template={sample.remote_template}",
+            f"git.mirror_dir={mirror_dir}",
+            "opt_out.owners=[optout]",
+            "git.retries=1",
+            *overrides,
+        ]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -195,16 +250,23 @@ def sample_cfg(sample):
 @pytest.fixture(scope="session")
 def indexed(spark, sample, tmp_path_factory):
     """The sample ingested and indexed once; tests only read it. Yields (lakehouse, config, summaries)."""
-    from commitpack.jobs import index, ingest_bigquery, ingest_gharchive
-    from commitpack.jobs.lakehouse import Lakehouse
+    from commitpack.jobs.runtime.lakehouse import Lakehouse
+    from commitpack.jobs.stages import index, ingest_bigquery, ingest_gharchive
 
     root = tmp_path_factory.mktemp("indexed")
     cfg = sample_config(sample, root / "mirrors")
     lakehouse = Lakehouse(spark, str(root / "lakehouse"))
     summaries = {
         "ingest-gharchive": stage(ingest_gharchive, spark, lakehouse, cfg, input=[str(sample.gharchive / "*.json.gz")]),
-        "ingest-bigquery": stage(ingest_bigquery, spark, lakehouse, cfg, commits=str(sample.bigquery / "commits"),
-                                 licenses=str(sample.bigquery / "licenses"), languages=str(sample.bigquery / "languages")),
+        "ingest-bigquery": stage(
+            ingest_bigquery,
+            spark,
+            lakehouse,
+            cfg,
+            commits=str(sample.bigquery / "commits"),
+            licenses=str(sample.bigquery / "licenses"),
+            languages=str(sample.bigquery / "languages"),
+        ),
         "index": stage(index, spark, lakehouse, cfg),
     }
     return lakehouse, cfg, summaries
@@ -213,7 +275,7 @@ def indexed(spark, sample, tmp_path_factory):
 @pytest.fixture(scope="session")
 def fetched(spark, indexed):
     """The indexed sample fetched into gold.commitpack once. Yields (lakehouse, config, summary)."""
-    from commitpack.jobs import fetch
+    from commitpack.jobs.stages import fetch
 
     lakehouse, cfg, _ = indexed
     return lakehouse, cfg, stage(fetch, spark, lakehouse, cfg)
@@ -223,11 +285,14 @@ def fetched(spark, indexed):
 def finetuned(spark, sample, fetched, tmp_path_factory):
     """The fetched sample filtered, deduplicated and exported once. Yields (lakehouse, config,
     summaries, export directory)."""
-    from commitpack.jobs import dedup, export, filter
+    from commitpack.jobs.stages import dedup, export, filter
 
     lakehouse, cfg, _ = fetched
     out = tmp_path_factory.mktemp("export") / "commitpackft"
-    cfg = sample_config(sample, cfg.get("git.mirror_dir"), f"export.output={out}")
-    summaries = {"filter": stage(filter, spark, lakehouse, cfg), "dedup": stage(dedup, spark, lakehouse, cfg),
-                 "export": stage(export, spark, lakehouse, cfg)}
+    cfg = sample_config(sample, cfg.git.mirror_dir, f"export.output={out}")
+    summaries = {
+        "filter": stage(filter, spark, lakehouse, cfg),
+        "dedup": stage(dedup, spark, lakehouse, cfg),
+        "export": stage(export, spark, lakehouse, cfg),
+    }
     return lakehouse, cfg, summaries, out

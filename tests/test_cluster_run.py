@@ -12,15 +12,19 @@ import time
 from pathlib import Path
 
 import pytest
+from pyspark.testing import assertDataFrameEqual
 
+from commitpack.jobs.runtime.session import delta_properties, spark_submit_options
 from commitpack.jobs.sample import OPT_OUT_OWNER
-from commitpack.jobs.session import delta_properties, spark_submit_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPARED_TABLES = (
     # event_date is the UTC date of a push: the table that shows a session in another zone.
     "bronze.gharchive_pushes",
-    "silver.commit_index", "gold.commitpack", "gold.commitpackft_decisions", "gold.commitpackft",
+    "silver.commit_index",
+    "gold.commitpack",
+    "gold.commitpackft_decisions",
+    "gold.commitpackft",
     "gold.commitpackft_funnel",
 )
 
@@ -28,37 +32,58 @@ COMPARED_TABLES = (
 def pipeline_options(sample, workdir: Path) -> list[str]:
     """`demo`'s run (its sample, remotes, opt-out owner and export) with its own lakehouse and mirrors."""
     return [
-        "--lakehouse", str(workdir / "lakehouse"),
-        "--input", str(sample.gharchive / "*.json.gz"),
-        "--commits", str(sample.bigquery / "commits"),
-        "--licenses", str(sample.bigquery / "licenses"),
-        "--languages", str(sample.bigquery / "languages"),
-        "--remote-template", sample.remote_template,
-        "--mirror-dir", str(workdir / "git-mirrors"),
-        "--output", str(workdir / "export"),
-        "--set", f"opt_out.owners=[{OPT_OUT_OWNER}]",
+        "--lakehouse",
+        str(workdir / "lakehouse"),
+        "--input",
+        str(sample.gharchive / "*.json.gz"),
+        "--commits",
+        str(sample.bigquery / "commits"),
+        "--licenses",
+        str(sample.bigquery / "licenses"),
+        "--languages",
+        str(sample.bigquery / "languages"),
+        "--remote-template",
+        sample.remote_template,
+        "--mirror-dir",
+        str(workdir / "git-mirrors"),
+        "--output",
+        str(workdir / "export"),
+        "--set",
+        f"opt_out.owners=[{OPT_OUT_OWNER}]",
     ]
 
 
-def spark_submit_command(master: str, script: Path, args: list[str], events: Path,
-                         shuffle_partitions: int) -> list[str]:
+def spark_submit_command(
+    master: str, script: Path, args: list[str], events: Path, shuffle_partitions: int
+) -> list[str]:
     """pyspark's own ``spark-submit`` with the Delta jars and catalog, as a user runs it."""
     import pyspark
 
     return [
-        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", master,
+        str(Path(pyspark.__file__).parent / "bin" / "spark-submit"),
+        "--master",
+        master,
         *spark_submit_options(delta_properties()),
         # Small data on two cores: a few shuffle partitions and 2 for Delta's log instead of 200
         # and 50 tiny tasks.
-        "--conf", f"spark.sql.shuffle.partitions={shuffle_partitions}",
-        "--conf", "spark.databricks.delta.snapshotPartitions=2",
+        "--conf",
+        f"spark.sql.shuffle.partitions={shuffle_partitions}",
+        "--conf",
+        "spark.databricks.delta.snapshotPartitions=2",
         # Executors in another zone than the local run (the driver's comes from TZ as well).
-        "--conf", "spark.executorEnv.TZ=America/Los_Angeles",
-        "--conf", "spark.log.level=WARN",
+        "--conf",
+        "spark.executorEnv.TZ=America/Los_Angeles",
+        "--conf",
+        "spark.log.level=WARN",
         # The event log shows which executors ran the tasks.
-        "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={events.as_uri()}",
-        "--conf", "spark.eventLog.compress=false",
-        str(script), *args,
+        "--conf",
+        "spark.eventLog.enabled=true",
+        "--conf",
+        f"spark.eventLog.dir={events.as_uri()}",
+        "--conf",
+        "spark.eventLog.compress=false",
+        str(script),
+        *args,
     ]
 
 
@@ -78,12 +103,13 @@ def export_files(root: Path) -> dict[str, Path]:
 
 
 @pytest.mark.cluster
-def test_the_pipeline_submitted_to_a_standalone_cluster_matches_a_local_run(standalone_cluster, sample, spark,
-                                                                            tmp_path):
+def test_the_pipeline_submitted_to_a_standalone_cluster_matches_a_local_run(
+    standalone_cluster, sample, spark, tmp_path
+):
     import pyarrow.parquet as pq
 
     from commitpack.jobs.cli import main
-    from commitpack.jobs.lakehouse import Lakehouse
+    from commitpack.jobs.runtime.lakehouse import Lakehouse
 
     local_dir, cluster_dir, events = tmp_path / "local", tmp_path / "cluster", tmp_path / "events"
 
@@ -97,8 +123,13 @@ def test_the_pipeline_submitted_to_a_standalone_cluster_matches_a_local_run(stan
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, TZ="America/Los_Angeles")
     # Twice the local run's shuffle partitions: the same rows, partitioned differently.
     shuffle_partitions = 2 * int(spark.conf.get("spark.sql.shuffle.partitions"))
-    command = spark_submit_command(standalone_cluster, REPO_ROOT / "jobs" / "pipeline.py",
-                                   pipeline_options(sample, cluster_dir), events, shuffle_partitions)
+    command = spark_submit_command(
+        standalone_cluster,
+        REPO_ROOT / "jobs" / "stages" / "pipeline.py",
+        pipeline_options(sample, cluster_dir),
+        events,
+        shuffle_partitions,
+    )
     started = time.monotonic()
     with open(tmp_path / "spark-submit.out", "w") as out, open(tmp_path / "spark-submit.err", "w") as err:
         submitted = subprocess.run(command, stdout=out, stderr=err, env=env, timeout=1200)
@@ -119,8 +150,7 @@ def test_the_pipeline_submitted_to_a_standalone_cluster_matches_a_local_run(stan
         expected = local_lh.read(table)
         actual = cluster_lh.read(table).select(*expected.columns)
         assert expected.count() > 0, table
-        assert actual.count() == expected.count(), table
-        assert expected.exceptAll(actual).isEmpty() and actual.exceptAll(expected).isEmpty(), table
+        assertDataFrameEqual(actual, expected)
 
     local_files, cluster_files = export_files(local_dir / "export"), export_files(cluster_dir / "export")
     assert sorted(cluster_files) == sorted(local_files)

@@ -9,29 +9,22 @@ flushed by size, so a task's memory stays bounded whatever the repositories hold
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pygit2
 from pygit2.enums import FileMode
 
-from commitpack.udfs.gitrepo import FetchOutcome, GitSettings, Mirror
+from commitpack.schemas.arrow import arrow_schema
+from commitpack.schemas.executors import FETCHED
+from commitpack.schemas.gold import COMMITPACK
+from commitpack.schemas.settings import FetchSettings, GitSettings
+from commitpack.udfs.gitrepo import FetchOutcome, Mirror
 
-# Statuses whose rows a later run fetches again.
-RETRIED = ("fetch_failed", "budget_exceeded", "error")
-STATUSES = ("ok", "binary", "too_large", "symlink", "submodule", "blob_missing", "commit_missing",
-            "repo_unavailable", *RETRIED)
 BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 _FLUSH_BYTES = 64 << 20
-
-
-@dataclass(frozen=True)
-class ReadSettings:
-    max_blob_bytes: int
-    encoding: str = "utf-8"
-    context_lines: int = 3
 
 
 @dataclass
@@ -53,8 +46,14 @@ def decode(data: bytes, declared: str) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def read_side(repo: pygit2.Repository, blob: str | None, mode: int | None, path: str, commit: pygit2.Commit | None,
-              settings: ReadSettings) -> Side:
+def read_side(
+    repo: pygit2.Repository,
+    blob: str | None,
+    mode: int | None,
+    path: str,
+    commit: pygit2.Commit | None,
+    settings: FetchSettings,
+) -> Side:
     """One side of the change: by blob id when known, else by path in the commit's tree. The size
     cap is checked from the object header, before the blob is loaded."""
     if mode == FileMode.COMMIT:
@@ -75,7 +74,7 @@ def read_side(repo: pygit2.Repository, blob: str | None, mode: int | None, path:
     return Side("ok", str(oid), size, data, text, encoding)
 
 
-def read_change(repo: pygit2.Repository, row: dict, settings: ReadSettings) -> dict:
+def read_change(repo: pygit2.Repository, row: dict, settings: FetchSettings) -> dict:
     """Contents, diff and status of one indexed commit in ``repo`` (which holds it)."""
     commit = repo.get(row["commit"]) if not (row["old_blob"] and row["new_blob"]) else None
     parent = commit.parents[0] if commit is not None and commit.parents else None
@@ -92,12 +91,25 @@ def read_change(repo: pygit2.Repository, row: dict, settings: ReadSettings) -> d
         out["detail"] = f"over {settings.max_blob_bytes} bytes (old {old.size}, new {new.size})"
     if status != "ok":
         return out
-    patch = pygit2.Patch.create_from(old.data, new.data, old_as_path=row["old_path"], new_as_path=row["new_path"],
-                                     context_lines=settings.context_lines)
+    patch = pygit2.Patch.create_from(
+        old.data,
+        new.data,
+        old_as_path=row["old_path"],
+        new_as_path=row["new_path"],
+        context_lines=settings.diff_context_lines,
+    )
     _, added, removed = patch.line_stats
     diff_encoding = "latin-1" if "latin-1" in (old.encoding, new.encoding) else settings.encoding
-    out.update(old_contents=old.text, new_contents=new.text, old_encoding=old.encoding, new_encoding=new.encoding,
-               diff=decode(patch.data, diff_encoding)[0], lines_added=added, lines_removed=removed, hunks=len(patch.hunks))
+    out.update(
+        old_contents=old.text,
+        new_contents=new.text,
+        old_encoding=old.encoding,
+        new_encoding=new.encoding,
+        diff=decode(patch.data, diff_encoding)[0],
+        lines_added=added,
+        lines_removed=removed,
+        hunks=len(patch.hunks),
+    )
     return out
 
 
@@ -114,7 +126,7 @@ class NetworkReader:
         self.started: dict[str, float] = {}
 
     def _own_mirror(self, repo: str) -> Mirror | None:
-        path = Path(self.settings.mirror_dir) / f"{repo}.git"
+        path = Path(self.settings.cache_root) / f"{repo}.git"
         return Mirror(self.settings, repo) if repo != self.network and (path / "HEAD").exists() else None
 
     def out_of_time(self, repo: str) -> bool:
@@ -129,39 +141,39 @@ class NetworkReader:
         if own is not None and all(own.has(s) for s in needed):
             return own, FetchOutcome("cached")
         if repo not in self.fetched:
-            self.primary.deadline = self.started.setdefault(repo, time.monotonic()) + self.settings.repo_time_budget_seconds
+            self.primary.deadline = (
+                self.started.setdefault(repo, time.monotonic()) + self.settings.repo_time_budget_seconds
+            )
             self.fetched[repo] = self.primary.fetch(None if repo == self.network else repo)
         outcome = self.fetched[repo]
         return (self.primary if outcome.usable else None), outcome
 
 
-# Text columns are built as large_string: pyarrow builds those several times faster than
-# string from Python str values, and Spark reads either.
-TEXT = pa.large_string()
-# What the job hands in besides the change itself, copied to the output column by column
-# (never through Python objects).
-PASS_THROUGH = [
-    ("commit", pa.string()), ("repo", pa.string()), ("lang", pa.string()), ("repos", pa.string()),
-    ("license", pa.string()), ("old_file", pa.string()), ("new_file", pa.string()), ("subject", TEXT),
-    ("message", TEXT), ("committed_at", pa.timestamp("us", tz="UTC")),
-]
+# What the reads produce; the job's other columns pass through from the input batch to the
+# output column by column (never through Python objects).
+READ_FIELDS = (
+    "status",
+    "detail",
+    "old_contents",
+    "new_contents",
+    "old_encoding",
+    "new_encoding",
+    "old_blob",
+    "new_blob",
+    "old_size",
+    "new_size",
+    "diff",
+    "lines_added",
+    "lines_removed",
+    "hunks",
+)
+PASS_THROUGH = tuple(name for name in FETCHED.fieldNames() if name not in READ_FIELDS)
+OUTPUT_SCHEMA = arrow_schema(FETCHED, large_text=(*COMMITPACK.long_text, "subject"))
 # What the reads need of each input row.
 READ_KEYS = ["commit", "repo", "network", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode"]
-OUTPUT_FIELDS = [
-    *PASS_THROUGH, ("status", pa.string()), ("detail", pa.string()),
-    ("old_contents", TEXT), ("new_contents", TEXT), ("old_encoding", pa.string()),
-    ("new_encoding", pa.string()), ("old_blob", pa.string()), ("new_blob", pa.string()), ("old_size", pa.int64()),
-    ("new_size", pa.int64()), ("diff", TEXT), ("lines_added", pa.int32()), ("lines_removed", pa.int32()),
-    ("hunks", pa.int32()),
-]
-OUTPUT_SCHEMA = pa.schema(OUTPUT_FIELDS)
-_SPARK_TYPES = {pa.string(): "string", TEXT: "string", pa.int64(): "bigint", pa.int32(): "int",
-                pa.timestamp("us", tz="UTC"): "timestamp"}
-OUTPUT_DDL = ", ".join(f"{name} {_SPARK_TYPES[dtype]}" for name, dtype in OUTPUT_FIELDS)
-_PASSED = dict(PASS_THROUGH)
 
 
-def fetch_row(reader: NetworkReader, row: dict, settings: ReadSettings) -> dict:
+def fetch_row(reader: NetworkReader, row: dict, settings: FetchSettings) -> dict:
     """The read's columns for one input row (the pass-through columns are not touched here)."""
     repo = row["repo"]
     base = {"old_blob": row["old_blob"], "new_blob": row["new_blob"]}
@@ -180,14 +192,20 @@ def fetch_row(reader: NetworkReader, row: dict, settings: ReadSettings) -> dict:
 
 def _batch(inputs: pa.RecordBatch, results: list[dict]) -> pa.RecordBatch:
     """``inputs``' pass-through columns beside the reads' ``results`` (one per input row)."""
-    columns = [inputs.column(name).cast(dtype) if name in _PASSED else pa.array([r.get(name) for r in results], type=dtype)
-               for name, dtype in OUTPUT_FIELDS]
+    columns = [
+        inputs.column(f.name).cast(f.type)
+        if f.name in PASS_THROUGH
+        else pa.array([r.get(f.name) for r in results], type=f.type)
+        for f in OUTPUT_SCHEMA
+    ]
     return pa.RecordBatch.from_arrays(columns, schema=OUTPUT_SCHEMA)
 
 
-def fetch_partition(batches: Iterator[pa.RecordBatch], git: GitSettings, settings: ReadSettings) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body: input rows sorted by ``network``; output ``OUTPUT_SCHEMA`` batches of
-    at most ~64 MB of contents."""
+def fetch_partition(
+    batches: Iterator[pa.RecordBatch], git: GitSettings, settings: FetchSettings
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body: input rows sorted by ``network``; output ``FETCHED`` batches of at most
+    ~64 MB of contents."""
     reader: NetworkReader | None = None
     for batch in batches:
         start, results, held = 0, [], 0
@@ -196,7 +214,11 @@ def fetch_partition(batches: Iterator[pa.RecordBatch], git: GitSettings, setting
                 reader = NetworkReader(git, row["network"])
             result = fetch_row(reader, row, settings)
             results.append(result)
-            held += len(result.get("old_contents") or "") + len(result.get("new_contents") or "") + len(result.get("diff") or "")
+            held += (
+                len(result.get("old_contents") or "")
+                + len(result.get("new_contents") or "")
+                + len(result.get("diff") or "")
+            )
             if held >= _FLUSH_BYTES:
                 yield _batch(batch.slice(start, len(results)), results)
                 start, results, held = start + len(results), [], 0

@@ -10,8 +10,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -21,7 +21,7 @@ HUMANEVAL_FIELDS = ("prompt", "canonical_solution", "test")
 
 def ngrams(text: str | None, n: int) -> set[str]:
     words = WORD.findall(text.lower()) if text else []
-    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def humaneval_problems() -> list[dict]:
@@ -59,7 +59,7 @@ def match(text: str | None, grams: dict[str, str], n: int) -> str | None:
     """The problem id of the first overlapping n-gram (in text order), or None."""
     words = WORD.findall(text.lower()) if text else []
     for i in range(len(words) - n + 1):
-        found = grams.get(" ".join(words[i:i + n]))
+        found = grams.get(" ".join(words[i : i + n]))
         if found:
             return found
     return None

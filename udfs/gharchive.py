@@ -9,12 +9,15 @@ before the damage are kept and the file's report says what happened.
 from __future__ import annotations
 
 import zlib
-from urllib.parse import unquote, urlparse
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
+
+from commitpack.schemas.arrow import arrow_schema
+from commitpack.schemas.executors import GHARCHIVE_LINES
 
 PUSH_MARKER = b'"PushEvent"'
 _CHUNK = 1 << 22  # compressed bytes inflated per step: bounds memory for any file size
@@ -68,8 +71,9 @@ def _inflate(content: memoryview) -> Iterator[bytes | tuple[str, str]]:
     yield ("complete", "")
 
 
-def decode_hour(content: bytes | memoryview, lines_per_batch: int = 20000,
-                marker: bytes = PUSH_MARKER) -> Iterator[LineBatch | FileReport]:
+def decode_hour(
+    content: bytes | memoryview, lines_per_batch: int = 20000, marker: bytes = PUSH_MARKER
+) -> Iterator[LineBatch | FileReport]:
     """Yield batches of the lines that contain ``marker`` (with their 1-based numbers), then a
     ``FileReport``. The incomplete last line of a damaged file is not yielded.
 
@@ -130,17 +134,7 @@ def decode_hour(content: bytes | memoryview, lines_per_batch: int = 20000,
     yield FileReport(status[0], detail.strip("; "), line_base, push_lines)
 
 
-DECODED_SCHEMA = pa.schema([
-    ("source_file", pa.string()),
-    ("line_no", pa.int64()),
-    ("line", pa.large_binary()),  # built several times faster than binary from Python bytes
-    ("file_status", pa.string()),
-    ("file_detail", pa.string()),
-    ("file_lines", pa.int64()),
-    ("file_push_lines", pa.int64()),
-])
-DECODED_DDL = ("source_file string, line_no long, line binary, file_status string, "
-               "file_detail string, file_lines long, file_push_lines long")
+DECODED_SCHEMA = arrow_schema(GHARCHIVE_LINES)
 
 
 def read_local(uri: str) -> bytes:
@@ -150,8 +144,8 @@ def read_local(uri: str) -> bytes:
 
 
 def decode_files(batches: Iterator[pa.RecordBatch], lines_per_batch: int) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body over Spark's ``binaryFile`` rows: for each file, its push lines, then one
-    row with the file's report (``line_no`` null). Without a ``content`` column the files are local
+    """``mapInArrow`` body over Spark's ``binaryFile`` rows (output ``GHARCHIVE_LINES``): for each
+    file, its push lines, then one row with the file's report (``line_no`` null). Without a ``content`` column the files are local
     and read here, which spares a copy through the JVM."""
     for batch in batches:
         paths = batch.column("path").to_pylist()
@@ -165,18 +159,28 @@ def decode_files(batches: Iterator[pa.RecordBatch], lines_per_batch: int) -> Ite
             for item in decode_hour(content, lines_per_batch):
                 if isinstance(item, LineBatch):
                     n = len(item.lines)
-                    yield pa.RecordBatch.from_arrays([
-                        pa.array([path] * n, pa.string()),
-                        pa.array(item.line_numbers, pa.int64()),
-                        pa.array(item.lines, pa.large_binary()),
-                        pa.nulls(n, pa.string()),
-                        pa.nulls(n, pa.string()),
-                        pa.nulls(n, pa.int64()),
-                        pa.nulls(n, pa.int64()),
-                    ], schema=DECODED_SCHEMA)
+                    yield pa.RecordBatch.from_arrays(
+                        [
+                            pa.array([path] * n, pa.string()),
+                            pa.array(item.line_numbers, pa.int64()),
+                            pa.array(item.lines, pa.large_binary()),
+                            pa.nulls(n, pa.string()),
+                            pa.nulls(n, pa.string()),
+                            pa.nulls(n, pa.int64()),
+                            pa.nulls(n, pa.int64()),
+                        ],
+                        schema=DECODED_SCHEMA,
+                    )
                 else:
-                    yield pa.RecordBatch.from_arrays([
-                        pa.array([path]), pa.nulls(1, pa.int64()), pa.nulls(1, pa.large_binary()),
-                        pa.array([item.status]), pa.array([item.detail]),
-                        pa.array([item.lines], pa.int64()), pa.array([item.push_lines], pa.int64()),
-                    ], schema=DECODED_SCHEMA)
+                    yield pa.RecordBatch.from_arrays(
+                        [
+                            pa.array([path]),
+                            pa.nulls(1, pa.int64()),
+                            pa.nulls(1, pa.large_binary()),
+                            pa.array([item.status]),
+                            pa.array([item.detail]),
+                            pa.array([item.lines], pa.int64()),
+                            pa.array([item.push_lines], pa.int64()),
+                        ],
+                        schema=DECODED_SCHEMA,
+                    )

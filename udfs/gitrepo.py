@@ -10,52 +10,29 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pygit2
 from pygit2.enums import DeltaStatus, SortMode
 
+from commitpack.schemas.settings import GitSettings
 from commitpack.udfs import licenses
 
 ZERO_SHA = "0" * 40
-ZERO_OID = pygit2.Oid(hex=ZERO_SHA)
 FETCH_REFSPEC = "+refs/heads/*:refs/heads/*"
 # libgit2's messages for a repository that does not exist or refuses us: retrying cannot help.
 _PERMANENT = re.compile(
     r"not found|does not exist|does not appear to be a git repository|not exported|access denied|"
-    r"401|403|404|authentication|unauthorized|could not find repository|no such file", re.I)
+    r"401|403|404|authentication|unauthorized|could not find repository|no such file",
+    re.I,
+)
 
 
 class BudgetExceeded(Exception):
     """The repository's time budget ran out (raised from a transfer callback to stop a fetch)."""
-
-
-@dataclass(frozen=True)
-class GitSettings:
-    """What the executors need from the config, picklable into a UDF's closure."""
-
-    mirror_dir: str
-    remote_template: str
-    token_env: str = "COMMITPACK_GIT_TOKEN"
-    retries: int = 3
-    backoff_seconds: float = 2.0
-    repo_time_budget_seconds: float = 900.0
-
-    @classmethod
-    def from_config(cls, cfg) -> "GitSettings":
-        section = cfg.section("git")
-        mirror = section["mirror_dir"] or os.path.join(tempfile.gettempdir(), "commitpack-git")
-        return cls(mirror_dir=os.path.abspath(os.path.expanduser(mirror)), remote_template=section["remote_template"],
-                   token_env=section["token_env"], retries=int(section["retries"]),
-                   backoff_seconds=float(section["backoff_seconds"]),
-                   repo_time_budget_seconds=float(section["repo_time_budget_seconds"]))
-
-    def remote_url(self, repo_name: str) -> str:
-        return self.remote_template.format(repo=repo_name)
 
 
 @dataclass(frozen=True)
@@ -69,23 +46,13 @@ class FetchOutcome:
         return self.status in ("ok", "cached")
 
 
-@dataclass(frozen=True)
-class Change:
-    old_path: str | None
-    new_path: str | None
-    old_blob: str | None
-    new_blob: str | None
-    old_mode: int | None
-    new_mode: int | None
-
-
 class Mirror:
     """A bare mirror of one repository in the cache, with a deadline for everything done to it."""
 
     def __init__(self, settings: GitSettings, repo_name: str, path: str | None = None):
         self.settings = settings
         self.name = repo_name
-        self.path = Path(path or Path(settings.mirror_dir) / f"{repo_name}.git")
+        self.path = Path(path or Path(settings.cache_root) / f"{repo_name}.git")
         self.deadline = time.monotonic() + settings.repo_time_budget_seconds
         self._repo: pygit2.Repository | None = None
 
@@ -139,8 +106,12 @@ class Mirror:
                 if _PERMANENT.search(detail):
                     return FetchOutcome("repo_unavailable", f"{source}: {detail}", attempt)
             if attempt < self.settings.retries:
-                time.sleep(min(self.settings.backoff_seconds * 2 ** (attempt - 1), max(0.0, self.deadline - time.monotonic())))
-        return FetchOutcome("fetch_failed", f"{source}: {detail} (after {self.settings.retries} attempts)", self.settings.retries)
+                time.sleep(
+                    min(self.settings.backoff_seconds * 2 ** (attempt - 1), max(0.0, self.deadline - time.monotonic()))
+                )
+        return FetchOutcome(
+            "fetch_failed", f"{source}: {detail} (after {self.settings.retries} attempts)", self.settings.retries
+        )
 
     def branch_heads(self) -> dict[str, str]:
         heads = {}
@@ -173,10 +144,10 @@ def _redact(text: str, token: str) -> str:
     return text.replace(token, "***") if token else text
 
 
-def change_list(repo: pygit2.Repository, commit: pygit2.Commit, limit: int | None = None) -> tuple[list[Change], int]:
+def change_list(repo: pygit2.Repository, commit: pygit2.Commit, limit: int | None = None) -> tuple[list[dict], int]:
     """The commit's changes against its first parent (a root commit: against the empty tree),
-    with renames detected as BigQuery's ``difference`` shows them. Returns at most ``limit``
-    changes and the total number."""
+    with renames detected as BigQuery's ``difference`` shows them, as ``silver.CHANGE`` records.
+    Returns at most ``limit`` changes and the total number."""
     if commit.parents:
         diff = repo.diff(commit.parents[0].tree, commit.tree)
     else:
@@ -189,14 +160,16 @@ def change_list(repo: pygit2.Repository, commit: pygit2.Commit, limit: int | Non
         if limit is not None and len(changes) >= limit:
             continue
         added, deleted = delta.status == DeltaStatus.ADDED, delta.status == DeltaStatus.DELETED
-        changes.append(Change(
-            old_path=None if added else delta.old_file.path,
-            new_path=None if deleted else delta.new_file.path,
-            old_blob=None if added else str(delta.old_file.id),
-            new_blob=None if deleted else str(delta.new_file.id),
-            old_mode=None if added else int(delta.old_file.mode),
-            new_mode=None if deleted else int(delta.new_file.mode),
-        ))
+        changes.append(
+            {
+                "old_path": None if added else delta.old_file.path,
+                "new_path": None if deleted else delta.new_file.path,
+                "old_blob": None if added else str(delta.old_file.id),
+                "new_blob": None if deleted else str(delta.new_file.id),
+                "old_mode": None if added else int(delta.old_file.mode),
+                "new_mode": None if deleted else int(delta.new_file.mode),
+            }
+        )
     return changes, total
 
 
@@ -218,8 +191,15 @@ class PushCommits:
     detail: str = ""
 
 
-def push_commits(mirror: Mirror, ref: str | None, before: str | None, head: str | None,
-                 listed: list[str] | None, size: int | None, max_commits: int) -> PushCommits:
+def push_commits(
+    mirror: Mirror,
+    ref: str | None,
+    before: str | None,
+    head: str | None,
+    listed: list[str] | None,
+    size: int | None,
+    max_commits: int,
+) -> PushCommits:
     """Every commit a push brought. The event's own list when it is complete (the Events API
     lists at most 20, and nothing since 2025-10-07); otherwise ``before..head`` walked in the
     mirror, or for a new branch (``before`` all zeros) the commits that no other branch reaches."""
@@ -227,7 +207,9 @@ def push_commits(mirror: Mirror, ref: str | None, before: str | None, head: str 
     if listed and (size is None or len(listed) >= size):
         return PushCommits("ok", listed)
     if not mirror.has(head):
-        return PushCommits("head_missing", listed, f"head {head} is not in the repository (force-pushed away or deleted)")
+        return PushCommits(
+            "head_missing", listed, f"head {head} is not in the repository (force-pushed away or deleted)"
+        )
     walker = mirror.repo.walk(pygit2.Oid(hex=head), SortMode.TOPOLOGICAL)
     if mirror.has(before):
         walker.hide(pygit2.Oid(hex=before))

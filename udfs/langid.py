@@ -40,7 +40,7 @@ def identify(texts: list[str | None]) -> tuple[list[str | None], list[float | No
             scores.append(None)
             continue
         labels, probs = model.predict(line, k=1)
-        langs.append(labels[0][len(LABEL_PREFIX):])
+        langs.append(labels[0][len(LABEL_PREFIX) :])
         scores.append(min(float(probs[0]), 1.0))
     return langs, scores
 

@@ -16,9 +16,25 @@ from collections.abc import Callable
 
 OTHER = "other"
 LICENSE_KEYS = (
-    "mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "isc", "cc0-1.0", "unlicense",
-    "mpl-2.0", "epl-1.0", "epl-2.0", "artistic-2.0", "agpl-3.0", "lgpl-2.1", "lgpl-3.0",
-    "gpl-2.0", "gpl-3.0", "bsl-1.0", "wtfpl", "zlib",
+    "mit",
+    "apache-2.0",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "isc",
+    "cc0-1.0",
+    "unlicense",
+    "mpl-2.0",
+    "epl-1.0",
+    "epl-2.0",
+    "artistic-2.0",
+    "agpl-3.0",
+    "lgpl-2.1",
+    "lgpl-3.0",
+    "gpl-2.0",
+    "gpl-3.0",
+    "bsl-1.0",
+    "wtfpl",
+    "zlib",
 )
 
 # A license id qualifying a file name: "mit", "apache", "gpl-3.0", "2.0". Free-form words
@@ -133,8 +149,11 @@ _RULES: tuple[_Rule, ...] = (
     _all_of("wtfpl", r"do what the f\w*(?: \w+)? you want to public licen[cs]e"),
     _all_of("bsl-1.0", "boost software license"),
     _all_of("artistic-2.0", r"artistic license (?:version )?2\.0"),
-    _all_of("zlib", "the origin of this software must not be misrepresented "
-                    "you must not claim that you wrote the original software"),
+    _all_of(
+        "zlib",
+        "the origin of this software must not be misrepresented "
+        "you must not claim that you wrote the original software",
+    ),
     _all_of("mpl-2.0", r"mozilla public license (?:version |v ?)?2\.0"),
     _all_of("epl-2.0", r"eclipse public license (?:version |v ?)?2\.0"),
     _all_of("epl-1.0", r"eclipse public license (?:version |v ?)?1\.0"),
@@ -143,18 +162,29 @@ _RULES: tuple[_Rule, ...] = (
     # GNU preambles, for license files whose heading was cut off.
     _all_of("agpl-3.0", "gnu affero general public license is a free copyleft license"),
     _all_of("gpl-3.0", "gnu general public license is a free copyleft license"),
-    _all_of("gpl-2.0", "gnu general public license is intended to guarantee your freedom "
-                       "to share and change free software"),
+    _all_of(
+        "gpl-2.0", "gnu general public license is intended to guarantee your freedom to share and change free software"
+    ),
     # ISC and MIT each need their notice condition; without it the text is 0BSD or MIT-0.
-    _all_of("isc", "permission to use copy modify and(?: or)? distribute this software for any purpose "
-                   "with or without fee is hereby granted provided that the above copyright notice "
-                   "and this permission notice appear in all copies"),
-    _all_of("mit", "permission is hereby granted free of charge to any person obtaining a copy of this software",
-                   "the above copyright notice and this permission notice shall be included in all copies "
-                   "or substantial portions of the software"),
+    _all_of(
+        "isc",
+        "permission to use copy modify and(?: or)? distribute this software for any purpose "
+        "with or without fee is hereby granted provided that the above copyright notice "
+        "and this permission notice appear in all copies",
+    ),
+    _all_of(
+        "mit",
+        "permission is hereby granted free of charge to any person obtaining a copy of this software",
+        "the above copyright notice and this permission notice shall be included in all copies "
+        "or substantial portions of the software",
+    ),
     # BSD variants outside the key set contain the 2-clause text: the 4-clause and the Clear one.
-    _all_of(OTHER, *_BSD_2_CLAUSE, "all advertising materials mentioning features or use of this software "
-                                   "must display the following acknowledge?ment"),
+    _all_of(
+        OTHER,
+        *_BSD_2_CLAUSE,
+        "all advertising materials mentioning features or use of this software "
+        "must display the following acknowledge?ment",
+    ),
     _all_of(OTHER, *_BSD_2_CLAUSE, "no express or implied licenses to any party s patent rights are granted"),
     _all_of("bsd-3-clause", *_BSD_2_CLAUSE, "used to endorse or promote products derived from this software"),
     _all_of("bsd-2-clause", *_BSD_2_CLAUSE),

@@ -20,8 +20,10 @@ import pandas as pd
 # first; the contractions share their quote; runs are possessive, as nothing after them could
 # give characters back.
 PRETOKEN_PATTERN = r" ?\p{L}++| ?\p{N}++|'(?:s|t|re|ve|m|ll|d)| ?[^\s\p{L}\p{N}]++|\s+(?!\S)|\s+"
-DEFAULT_DESCRIPTION = ("GPT-2 pre-tokenizer pieces (no tokenizer.json was given; a lower bound of a BPE "
-                       "tokenizer's count such as StarCoder's)")
+DEFAULT_DESCRIPTION = (
+    "GPT-2 pre-tokenizer pieces (no tokenizer.json was given; a lower bound of a BPE "
+    "tokenizer's count such as StarCoder's)"
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -44,3 +46,17 @@ def count_series(old: pd.Series, new: pd.Series, path: str) -> pd.Series:
     if given.any():
         counts[given] = count(texts[given].tolist(), path)
     return pd.Series(counts)
+
+
+def count_udf(file_name: str):
+    """tokens(old, new) with a tokenizer.json shipped to the executors by ``SparkContext.addFile``."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegerType
+
+    @F.pandas_udf(IntegerType())
+    def count(old, new):
+        from pyspark import SparkFiles
+
+        return count_series(old, new, SparkFiles.get(file_name))
+
+    return count

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python deploy/dataproc/dataproc.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import yaml
 
+from commitpack.jobs.runtime.errors import JobError, UsageError
 from deploy import common
-from commitpack.jobs.errors import JobError, UsageError
 
 PROG = "deploy/dataproc/dataproc.py"
 INIT_ACTION = Path(__file__).with_name("init-action.sh")
@@ -32,20 +33,32 @@ CLUSTER_NAME_LABEL = "goog-dataproc-cluster-name"
 
 def build_parser():
     parser = common.parser(PROG, " ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--artifacts", metavar="GS_URI", required=True,
-                        help="gs://bucket/prefix for the wheel, the stage scripts and the initialization action")
+    parser.add_argument(
+        "--artifacts",
+        metavar="GS_URI",
+        required=True,
+        help="gs://bucket/prefix for the wheel, the stage scripts and the initialization action",
+    )
     parser.add_argument("--project", required=True, help="Google Cloud project")
     parser.add_argument("--region", required=True, help="Dataproc region, e.g. europe-west1")
     parser.add_argument("--cluster", metavar="NAME", help="run on this running cluster instead of creating one")
-    parser.add_argument("--python", default="/opt/conda/default/bin/python",
-                        help="the Python the initialization action installs into and Spark runs "
-                             "(Python 3.10+; default /opt/conda/default/bin/python, the image's)")
+    parser.add_argument(
+        "--python",
+        default="/opt/conda/default/bin/python",
+        help="the Python the initialization action installs into and Spark runs "
+        "(Python 3.10+; default /opt/conda/default/bin/python, the image's)",
+    )
 
     new = parser.add_argument_group("a cluster created for the workflow")
     new.add_argument("--name", default="commitpack", help="its name (default commitpack)")
-    new.add_argument("--image-version", metavar="VERSION",
-                     help="Dataproc image; its Spark must be the line the Delta jars are built for")
-    new.add_argument("--machine-type", default="n2-standard-4", help="of the master and workers (default n2-standard-4)")
+    new.add_argument(
+        "--image-version",
+        metavar="VERSION",
+        help="Dataproc image; its Spark must be the line the Delta jars are built for",
+    )
+    new.add_argument(
+        "--machine-type", default="n2-standard-4", help="of the master and workers (default n2-standard-4)"
+    )
     new.add_argument("--workers", type=int, default=2, help="number of workers (default 2)")
     new.add_argument("--zone", help="Compute Engine zone (default: Dataproc chooses one in the region)")
     return parser
@@ -61,6 +74,7 @@ def check(args) -> None:
 
 
 # ----------------------------------------------------------------------------- the plan
+
 
 def plan(args, wheel: Path | None) -> common.Plan:
     """Uploads, then one InstantiateInlineWorkflowTemplate request; ``wheel`` is None on a
@@ -80,7 +94,11 @@ def plan(args, wheel: Path | None) -> common.Plan:
     for number, stage in enumerate(stages):
         job: dict[str, Any] = {
             "stepId": stage.command,
-            "pysparkJob": {"mainPythonFileUri": scripts[stage.command], "args": stage.arguments, "properties": dict(properties)},
+            "pysparkJob": {
+                "mainPythonFileUri": scripts[stage.command],
+                "args": stage.arguments,
+                "properties": dict(properties),
+            },
         }
         if number:
             job["prerequisiteStepIds"] = [stages[number - 1].command]
@@ -89,19 +107,30 @@ def plan(args, wheel: Path | None) -> common.Plan:
     if args.cluster:
         placement = {"clusterSelector": {"clusterLabels": {CLUSTER_NAME_LABEL: args.cluster}}}
     else:
-        gce: dict[str, Any] = {"metadata": {"commitpack-wheel": upload(wheel, wheel.name), "commitpack-python": args.python}}
+        gce: dict[str, Any] = {
+            "metadata": {"commitpack-wheel": upload(wheel, wheel.name), "commitpack-python": args.python}
+        }
         if args.zone:
             gce["zoneUri"] = args.zone
-        placement = {"managedCluster": {"clusterName": args.name, "config": {
-            "gceClusterConfig": gce,
-            "softwareConfig": {"imageVersion": args.image_version},
-            "initializationActions": [{"executableFile": upload(INIT_ACTION, INIT_ACTION.name)}],
-            "masterConfig": {"numInstances": 1, "machineTypeUri": args.machine_type},
-            "workerConfig": {"numInstances": args.workers, "machineTypeUri": args.machine_type},
-        }}}
-    result.add("dataproc", "instantiate_inline_workflow_template", wait_for="DONE",
-               parent=f"projects/{args.project}/regions/{args.region}",
-               template={"jobs": jobs, "placement": placement})
+        placement = {
+            "managedCluster": {
+                "clusterName": args.name,
+                "config": {
+                    "gceClusterConfig": gce,
+                    "softwareConfig": {"imageVersion": args.image_version},
+                    "initializationActions": [{"executableFile": upload(INIT_ACTION, INIT_ACTION.name)}],
+                    "masterConfig": {"numInstances": 1, "machineTypeUri": args.machine_type},
+                    "workerConfig": {"numInstances": args.workers, "machineTypeUri": args.machine_type},
+                },
+            }
+        }
+    result.add(
+        "dataproc",
+        "instantiate_inline_workflow_template",
+        wait_for="DONE",
+        parent=f"projects/{args.project}/regions/{args.region}",
+        template={"jobs": jobs, "placement": placement},
+    )
     return result
 
 
@@ -113,6 +142,7 @@ def write_template(calls: common.Plan, path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- carrying it out
+
 
 class Executor:
     """Makes a plan's calls with the Google Cloud client libraries (Application Default
@@ -129,7 +159,8 @@ class Executor:
             "storage": lambda: storage.Client(project=project),
             # Dataproc's API is regional: a region's jobs are reached at its own endpoint.
             "dataproc": lambda: dataproc_v1.WorkflowTemplateServiceClient(
-                client_options={"api_endpoint": f"{region}-dataproc.googleapis.com:443"}),
+                client_options={"api_endpoint": f"{region}-dataproc.googleapis.com:443"}
+            ),
         }
 
     def client(self, service: str):
@@ -139,8 +170,10 @@ class Executor:
             try:
                 self._clients[service] = self._factories[service]()
             except DefaultCredentialsError as exc:
-                raise UsageError(f"no Google Cloud credentials ({' '.join(str(exc).split())}): "
-                                 "run `gcloud auth application-default login`") from None
+                raise UsageError(
+                    f"no Google Cloud credentials ({' '.join(str(exc).split())}): "
+                    "run `gcloud auth application-default login`"
+                ) from None
         return self._clients[service]
 
     def __call__(self, call: common.Call) -> dict[str, Any]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python deploy/emr/emr.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from commitpack.jobs.runtime.errors import JobError, UsageError
+from commitpack.jobs.runtime.session import spark_submit_options
 from deploy import common
-from commitpack.jobs.errors import JobError, UsageError
-from commitpack.jobs.session import spark_submit_options
 
 PROG = "deploy/emr/emr.py"
 BOOTSTRAP = Path(__file__).with_name("bootstrap.sh")
@@ -35,18 +36,30 @@ SERVERLESS_PYTHON = "./environment/bin/python"
 
 def build_parser():
     parser = common.parser(PROG, " ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--artifacts", metavar="S3_URI", required=True,
-                        help="s3://bucket/prefix for the wheel, the stage scripts, the bootstrap action and logs")
+    parser.add_argument(
+        "--artifacts",
+        metavar="S3_URI",
+        required=True,
+        help="s3://bucket/prefix for the wheel, the stage scripts, the bootstrap action and logs",
+    )
     parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
-    parser.add_argument("--name", default="commitpack", help="name of a new cluster or application (default commitpack)")
-    parser.add_argument("--release-label", metavar="LABEL",
-                        help="EMR release of a new cluster or application; its Spark must be the line the Delta jars are built for")
+    parser.add_argument(
+        "--name", default="commitpack", help="name of a new cluster or application (default commitpack)"
+    )
+    parser.add_argument(
+        "--release-label",
+        metavar="LABEL",
+        help="EMR release of a new cluster or application; its Spark must be the line the Delta jars are built for",
+    )
     parser.add_argument("--log-uri", metavar="S3_URI", help="where EMR writes logs (default <artifacts>/logs/)")
 
     ec2 = parser.add_argument_group("EMR on EC2")
     ec2.add_argument("--cluster-id", metavar="ID", help="add the steps to this running cluster instead of starting one")
-    ec2.add_argument("--python", default="python3",
-                     help="the Python the bootstrap action installs into and Spark runs (Python 3.10+; default python3)")
+    ec2.add_argument(
+        "--python",
+        default="python3",
+        help="the Python the bootstrap action installs into and Spark runs (Python 3.10+; default python3)",
+    )
     ec2.add_argument("--instance-type", default="m5.xlarge", help="of the primary and core nodes (default m5.xlarge)")
     ec2.add_argument("--core-nodes", type=int, default=2, help="number of core nodes (default 2)")
     ec2.add_argument("--subnet-id", help="EC2 subnet of a new cluster")
@@ -56,10 +69,15 @@ def build_parser():
 
     serverless = parser.add_argument_group("EMR Serverless")
     serverless.add_argument("--serverless", action="store_true", help="run each stage as an EMR Serverless job run")
-    serverless.add_argument("--application-id", metavar="ID", help="an existing Spark application (default: create one)")
+    serverless.add_argument(
+        "--application-id", metavar="ID", help="an existing Spark application (default: create one)"
+    )
     serverless.add_argument("--execution-role-arn", metavar="ARN", help="IAM role the job runs assume")
-    serverless.add_argument("--python-env", metavar="S3_URI",
-                            help="packed Python environment (.tar.gz) with commitpack installed; see deploy/emr/README.md")
+    serverless.add_argument(
+        "--python-env",
+        metavar="S3_URI",
+        help="packed Python environment (.tar.gz) with commitpack installed; see deploy/emr/README.md",
+    )
     return parser
 
 
@@ -83,6 +101,7 @@ def check(args) -> None:
 
 # ----------------------------------------------------------------------------- the plan
 
+
 def plan(args, wheel: Path | None) -> common.Plan:
     """The calls that deploy and run the stages; ``wheel`` (with the bootstrap action that
     installs it) is for a new cluster: a running one has it already, and EMR Serverless has it in
@@ -104,22 +123,38 @@ def plan(args, wheel: Path | None) -> common.Plan:
 
     keep_waiting = args.cluster_id or args.keep_alive
     options = spark_submit_options(common.spark_properties(args.python))
-    steps = [{
-        "Name": f"commitpack {stage.command}",
-        "ActionOnFailure": "CANCEL_AND_WAIT" if keep_waiting else "TERMINATE_CLUSTER",
-        "HadoopJarStep": {
-            "Jar": "command-runner.jar",
-            "Args": ["spark-submit", "--deploy-mode", "cluster", "--name", f"commitpack-{stage.command}",
-                     *options, scripts[stage.command], *stage.arguments],
-        },
-    } for stage in stages]
+    steps = [
+        {
+            "Name": f"commitpack {stage.command}",
+            "ActionOnFailure": "CANCEL_AND_WAIT" if keep_waiting else "TERMINATE_CLUSTER",
+            "HadoopJarStep": {
+                "Jar": "command-runner.jar",
+                "Args": [
+                    "spark-submit",
+                    "--deploy-mode",
+                    "cluster",
+                    "--name",
+                    f"commitpack-{stage.command}",
+                    *options,
+                    scripts[stage.command],
+                    *stage.arguments,
+                ],
+            },
+        }
+        for stage in stages
+    ]
     if args.cluster_id:
         result.add("emr", "add_job_flow_steps", JobFlowId=args.cluster_id, Steps=steps)
         return result
     instances: dict[str, Any] = {
         "InstanceGroups": [
             {"Name": "primary", "InstanceRole": "MASTER", "InstanceType": args.instance_type, "InstanceCount": 1},
-            {"Name": "core", "InstanceRole": "CORE", "InstanceType": args.instance_type, "InstanceCount": args.core_nodes},
+            {
+                "Name": "core",
+                "InstanceRole": "CORE",
+                "InstanceType": args.instance_type,
+                "InstanceCount": args.core_nodes,
+            },
         ],
         "KeepJobFlowAliveWhenNoSteps": args.keep_alive,
     }
@@ -128,16 +163,19 @@ def plan(args, wheel: Path | None) -> common.Plan:
     wheel_uri = upload(wheel, wheel.name)
     bootstrap_uri = upload(BOOTSTRAP, BOOTSTRAP.name)
     result.add(
-        "emr", "run_job_flow",
+        "emr",
+        "run_job_flow",
         Name=args.name,
         ReleaseLabel=args.release_label,
         LogUri=log_uri,
         Applications=[{"Name": "Spark"}],
         Instances=instances,
-        BootstrapActions=[{
-            "Name": "install commitpack",
-            "ScriptBootstrapAction": {"Path": bootstrap_uri, "Args": [wheel_uri, args.python]},
-        }],
+        BootstrapActions=[
+            {
+                "Name": "install commitpack",
+                "ScriptBootstrapAction": {"Path": bootstrap_uri, "Args": [wheel_uri, args.python]},
+            }
+        ],
         Steps=steps,
         JobFlowRole=args.instance_profile,
         ServiceRole=args.service_role,
@@ -150,8 +188,14 @@ def _serverless(result: common.Plan, args, stages, scripts: dict[str, str], log_
     """One job run per stage, each started when the one before has succeeded."""
     application = args.application_id
     if not application:
-        result.add("emr-serverless", "create_application", wait_for="CREATED",
-                   name=args.name, releaseLabel=args.release_label, type="SPARK")
+        result.add(
+            "emr-serverless",
+            "create_application",
+            wait_for="CREATED",
+            name=args.name,
+            releaseLabel=args.release_label,
+            type="SPARK",
+        )
         application = common.reference("create_application", "applicationId")
     result.add("emr-serverless", "start_application", applicationId=application)
     properties = common.spark_properties(None) | {
@@ -163,20 +207,25 @@ def _serverless(result: common.Plan, args, stages, scripts: dict[str, str], log_
     parameters = " ".join(spark_submit_options(properties))
     for stage in stages:
         result.add(
-            "emr-serverless", "start_job_run", wait_for="SUCCESS",
+            "emr-serverless",
+            "start_job_run",
+            wait_for="SUCCESS",
             applicationId=application,
             executionRoleArn=args.execution_role_arn,
             name=f"commitpack {stage.command}",
-            jobDriver={"sparkSubmit": {
-                "entryPoint": scripts[stage.command],
-                "entryPointArguments": stage.arguments,
-                "sparkSubmitParameters": parameters,
-            }},
+            jobDriver={
+                "sparkSubmit": {
+                    "entryPoint": scripts[stage.command],
+                    "entryPointArguments": stage.arguments,
+                    "sparkSubmitParameters": parameters,
+                }
+            },
             configurationOverrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
         )
 
 
 # ----------------------------------------------------------------------------- carrying it out
+
 
 class Executor:
     """Makes a plan's calls with boto3 (credentials, region and endpoint as boto3 finds them,
@@ -219,7 +268,8 @@ class Executor:
         else:
             what = f"{call.params['name']} (job run {response['jobRunId']})"
             poll = lambda: client.get_job_run(  # noqa: E731
-                applicationId=call.params["applicationId"], jobRunId=response["jobRunId"])["jobRun"]
+                applicationId=call.params["applicationId"], jobRunId=response["jobRunId"]
+            )["jobRun"]
         while True:
             state = poll()
             if state["state"] in reached:

@@ -13,16 +13,21 @@ a tenth as many other documents first.
 
 import random
 import time
+from dataclasses import replace
 
 import pytest
 
-from commitpack.jobs.dedup import near_edges
-from commitpack.jobs.graph import connected_components
-from commitpack.udfs.minhash import MinHashSettings
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.stages.dedup import near_edges
+from commitpack.jobs.transforms.graph import connected_components
 
 pytestmark = pytest.mark.benchmark
 THRESHOLD = 0.7
-VOCAB = [f"{stem}{i}" for stem in ("value", "item", "self.", "return", "handler", "config", "(", ")", "if", "for") for i in range(400)]
+VOCAB = [
+    f"{stem}{i}"
+    for stem in ("value", "item", "self.", "return", "handler", "config", "(", ")", "if", "for")
+    for i in range(400)
+]
 
 
 def corpus(n: int, seed: int = 7):
@@ -42,7 +47,7 @@ def corpus(n: int, seed: int = 7):
 
 def shingles(text: str, k: int = 5) -> set:
     w = text.lower().split()
-    return {" ".join(w[i:i + k]) for i in range(max(len(w) - k + 1, 1))}
+    return {" ".join(w[i : i + k]) for i in range(max(len(w) - k + 1, 1))}
 
 
 def jaccard(a: str, b: str) -> float:
@@ -70,14 +75,16 @@ def test_minhash_dedup_vs_datasketch(spark, report, bench_scale):
     labelled = planted + [(rng.randrange(n), rng.randrange(n)) for _ in planted]
     truth = {pair: jaccard(docs[pair[0]], docs[pair[1]]) >= THRESHOLD for pair in labelled}
 
-    settings = MinHashSettings(num_perm=128, bands=32, shingle_words=5, seed=1)
+    settings = replace(
+        load_settings().dedup.minhash, num_perm=128, bands=32, shingle_words=5, seed=1, threshold=THRESHOLD
+    )
 
     def spark_clusters(texts):
         frame = spark.createDataFrame([(f"{i:07d}", t) for i, t in enumerate(texts)], "id string, text string")
         frame = frame.repartition(8).localCheckpoint()
         frame.count()
         start = time.perf_counter()
-        clusters = connected_components(near_edges(frame, settings, THRESHOLD).localCheckpoint())
+        clusters = connected_components(near_edges(frame, settings).localCheckpoint())
         return {int(r.node): r.component for r in clusters.collect()}, time.perf_counter() - start
 
     spark_clusters(corpus(n // 10, seed=8)[0])  # warms the JVM and the Python workers on other documents
@@ -95,13 +102,24 @@ def test_minhash_dedup_vs_datasketch(spark, report, bench_scale):
 
     ours = score(lambda p: component.get(p[0], p[0]) == component.get(p[1], p[1]) or p[0] == p[1])
     theirs = score(lambda p: p[1] in candidates[p[0]])
-    report("MinHash LSH dedup", [
-        ("documents", f"{n:,} ({len(planted):,} planted variants; labelled pairs {len(labelled):,}, "
-                      f"{sum(truth.values()):,} with Jaccard >= {THRESHOLD})"),
-        ("commitpack (Spark local[2])", f"{spark_seconds:.1f} s  {n / spark_seconds:,.0f} docs/s  "
-                                        f"precision {ours[0]:.3f} recall {ours[1]:.3f}"),
-        ("datasketch (1 process)", f"{sketch_seconds:.1f} s  {n / sketch_seconds:,.0f} docs/s  "
-                                   f"precision {theirs[0]:.3f} recall {theirs[1]:.3f}"),
-        ("ratio", f"{sketch_seconds / spark_seconds:.2f}x faster (goal >= 2x; P and R goal >= 0.95)"),
-    ])
+    report(
+        "MinHash LSH dedup",
+        [
+            (
+                "documents",
+                f"{n:,} ({len(planted):,} planted variants; labelled pairs {len(labelled):,}, "
+                f"{sum(truth.values()):,} with Jaccard >= {THRESHOLD})",
+            ),
+            (
+                "commitpack (Spark local[2])",
+                f"{spark_seconds:.1f} s  {n / spark_seconds:,.0f} docs/s  precision {ours[0]:.3f} recall {ours[1]:.3f}",
+            ),
+            (
+                "datasketch (1 process)",
+                f"{sketch_seconds:.1f} s  {n / sketch_seconds:,.0f} docs/s  "
+                f"precision {theirs[0]:.3f} recall {theirs[1]:.3f}",
+            ),
+            ("ratio", f"{sketch_seconds / spark_seconds:.2f}x faster (goal >= 2x; P and R goal >= 0.95)"),
+        ],
+    )
     assert ours[0] >= 0.95 and ours[1] >= 0.95

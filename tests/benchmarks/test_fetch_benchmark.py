@@ -8,24 +8,26 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 
-import pygit2
 import pytest
 
-from commitpack.jobs import fetch
-from commitpack.jobs.config import Config
-from commitpack.jobs.lakehouse import Lakehouse
-from commitpack.jobs.sample import RepoBuilder, Sample
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.runtime.lakehouse import Lakehouse
+from commitpack.jobs.sample.repos import RepoBuilder, Sample
+from commitpack.jobs.stages import fetch
 from commitpack.schemas.silver import COMMIT_INDEX
-from commitpack.udfs.contents import ReadSettings, read_change
-from commitpack.udfs.gitrepo import GitSettings, Mirror, change_list
+from commitpack.udfs.contents import read_change
+from commitpack.udfs.gitrepo import Mirror, change_list
 
 pytestmark = pytest.mark.benchmark
 FILES = 12
 
 
 def module_text(rng, n):
-    return "".join(f"def f_{i}_{rng.randrange(1000)}(x):\n    return x * {rng.randrange(100)} + {i}\n\n" for i in range(n))
+    return "".join(
+        f"def f_{i}_{rng.randrange(1000)}(x):\n    return x * {rng.randrange(100)} + {i}\n\n" for i in range(n)
+    )
 
 
 def build_repos(root, repos, commits_each, seed=5):
@@ -48,12 +50,23 @@ def build_repos(root, repos, commits_each, seed=5):
             sha = b.commit(f"{name}-{k}", f"Change {path} number {k}", {path: state[path]})
             commit = b.repo[sha]
             (change,), _ = change_list(b.repo, commit)
-            rows.append({"commit": sha, "repo": name, "license": "mit", "license_source": "bigquery",
-                         "parent": str(commit.parent_ids[0]), "old_path": change.old_path, "new_path": change.new_path,
-                         "old_blob": change.old_blob, "new_blob": change.new_blob, "old_mode": change.old_mode,
-                         "new_mode": change.new_mode, "lang": "python", "repos": [name], "sources": ["bigquery"],
-                         "provenance": [], "subject": f"Change {path} number {k}", "message": f"Change {path} number {k}",
-                         "committed_at": None})
+            rows.append(
+                {
+                    "commit": sha,
+                    "repo": name,
+                    "license": "mit",
+                    "license_source": "bigquery",
+                    "parent": str(commit.parent_ids[0]),
+                    **change,
+                    "lang": "python",
+                    "repos": [name],
+                    "sources": ["bigquery"],
+                    "provenance": [],
+                    "subject": f"Change {path} number {k}",
+                    "message": f"Change {path} number {k}",
+                    "committed_at": None,
+                }
+            )
     return sample, rows
 
 
@@ -77,9 +90,20 @@ def serve(sample, root):
     port_socket.bind(("127.0.0.1", 0))
     port = port_socket.getsockname()[1]
     port_socket.close()
-    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1", f"--port={port}",
-                               f"--base-path={sample.remotes}", str(sample.remotes)],
-                              stdout=open(root / "daemon.log", "wb"), stderr=subprocess.STDOUT)
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={sample.remotes}",
+            str(sample.remotes),
+        ],
+        stdout=open(root / "daemon.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     time.sleep(1)
     return daemon, f"git://127.0.0.1:{port}/{{repo}}.git"
 
@@ -91,8 +115,9 @@ def test_fetch_job_vs_pygit2_loop_and_original_recipe(spark, tmp_path, bench_sca
     daemon, remote = serve(sample, tmp_path)
     build_seconds = time.perf_counter() - started
     n = len(rows)
-    settings = ReadSettings(max_blob_bytes=1 << 20)
-    git = GitSettings(mirror_dir=str(tmp_path / "loop-mirrors"), remote_template=remote)
+    defaults = load_settings()
+    settings = replace(defaults.fetch, max_blob_bytes=1 << 20)
+    git = replace(defaults.git, mirror_dir=str(tmp_path / "loop-mirrors"), remote_template=remote)
     try:
         # (a) the floor: one process, each repository fetched once with pygit2, then every
         # commit read and diffed: the git work the job does, without Spark or Delta.
@@ -112,9 +137,13 @@ def test_fetch_job_vs_pygit2_loop_and_original_recipe(spark, tmp_path, bench_sca
         # The JVM warmed on 500 rows (other mirrors, other table); the measured run's mirrors are cold.
         warmup = Lakehouse(spark, str(tmp_path / "warmup"))
         warmup.merge(COMMIT_INDEX, spark.createDataFrame(rows[:500], COMMIT_INDEX.schema))
-        run_stage(fetch, spark, warmup, Config.load(overrides=[f"git.remote_template={remote}",
-                                                               f"git.mirror_dir={tmp_path / 'warmup-mirrors'}"]))
-        cfg = Config.load(overrides=[f"git.remote_template={remote}", f"git.mirror_dir={tmp_path / 'mirrors'}"])
+        run_stage(
+            fetch,
+            spark,
+            warmup,
+            load_settings(overrides=[f"git.remote_template={remote}", f"git.mirror_dir={tmp_path / 'warmup-mirrors'}"]),
+        )
+        cfg = load_settings(overrides=[f"git.remote_template={remote}", f"git.mirror_dir={tmp_path / 'mirrors'}"])
         lakehouse = Lakehouse(spark, str(tmp_path / "lh"))
         lakehouse.merge(COMMIT_INDEX, spark.createDataFrame(rows, COMMIT_INDEX.schema))
         started = time.perf_counter()
@@ -140,22 +169,35 @@ def test_fetch_job_vs_pygit2_loop_and_original_recipe(spark, tmp_path, bench_sca
         daemon.terminate()
 
     cores = spark.sparkContext.defaultParallelism
-    report("fetch: job vs pygit2 loop vs original recipe (git daemon on 127.0.0.1)", [
-        ("input", f"{n:,} single-file commits of 10-40 KB files in {repos} repositories (built and packed in {build_seconds:.0f} s)"),
-        ("pygit2 loop, 1 process", f"{loop_seconds:.1f} s = {n / loop_seconds:,.0f} rows/s "
-                                   f"(fetches {fetch_seconds:.1f} s, reads and diffs {read_seconds:.1f} s)"),
-        (f"fetch job, {cores} cores", f"{cold_seconds:.1f} s = {n / cold_seconds:,.0f} rows/s, written to Delta"),
-        ("original recipe (per commit, 100 sampled)", f"{recipe_rate:,.1f} rows/s"),
-        ("(a) job / pygit2 loop", f"{loop_seconds / cold_seconds:.2f}x  (goal >= 1.5x)"),
-        ("(b) job / original recipe", f"{(n / cold_seconds) / recipe_rate:,.0f}x  (goal >= 200x)"),
-        ("reads only: job with cached mirrors / loop's reads",
-         f"{warm_seconds:.1f} s vs {read_seconds:.1f} s = {read_seconds / warm_seconds:.2f}x (the job also writes Delta)"),
-    ])
+    report(
+        "fetch: job vs pygit2 loop vs original recipe (git daemon on 127.0.0.1)",
+        [
+            (
+                "input",
+                f"{n:,} single-file commits of 10-40 KB files in {repos} repositories (built and packed in {build_seconds:.0f} s)",
+            ),
+            (
+                "pygit2 loop, 1 process",
+                f"{loop_seconds:.1f} s = {n / loop_seconds:,.0f} rows/s "
+                f"(fetches {fetch_seconds:.1f} s, reads and diffs {read_seconds:.1f} s)",
+            ),
+            (f"fetch job, {cores} cores", f"{cold_seconds:.1f} s = {n / cold_seconds:,.0f} rows/s, written to Delta"),
+            ("original recipe (per commit, 100 sampled)", f"{recipe_rate:,.1f} rows/s"),
+            ("(a) job / pygit2 loop", f"{loop_seconds / cold_seconds:.2f}x  (goal >= 1.5x)"),
+            ("(b) job / original recipe", f"{(n / cold_seconds) / recipe_rate:,.0f}x  (goal >= 200x)"),
+            (
+                "reads only: job with cached mirrors / loop's reads",
+                f"{warm_seconds:.1f} s vs {read_seconds:.1f} s = {read_seconds / warm_seconds:.2f}x (the job also writes Delta)",
+            ),
+        ],
+    )
 
 
 PEAK_RSS = textwrap.dedent("""
     import sys, pygit2
-    from commitpack.udfs.contents import ReadSettings, read_change
+    from dataclasses import replace
+    from commitpack.jobs.runtime.config import load_settings
+    from commitpack.udfs.contents import read_change
 
     def peak_mb():  # VmHWM resets at exec, unlike getrusage's ru_maxrss
         return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) // 1024
@@ -164,7 +206,7 @@ PEAK_RSS = textwrap.dedent("""
     row = dict(commit=sys.argv[2], old_path="blob.bin", new_path="blob.bin", old_blob=sys.argv[3], new_blob=sys.argv[4],
                old_mode=0o100644, new_mode=0o100644)
     before = peak_mb()
-    out = read_change(repo, row, ReadSettings(max_blob_bytes=int(sys.argv[5])))
+    out = read_change(repo, row, replace(load_settings().fetch, max_blob_bytes=int(sys.argv[5])))
     print(out["status"], before, peak_mb())
 """)
 
@@ -181,14 +223,30 @@ def test_peak_memory_with_a_200mb_blob(tmp_path, report):
     subprocess.run(["git", "clone", "-q", "--mirror", f"file://{b.repo.path}", str(mirror)], check=True)
     results = {}
     for cap in (1 << 20, 1 << 30):
-        done = subprocess.run([sys.executable, "-c", PEAK_RSS, str(mirror), str(commit.id), change.old_blob, change.new_blob, str(cap)],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PEAK_RSS,
+                str(mirror),
+                str(commit.id),
+                change["old_blob"],
+                change["new_blob"],
+                str(cap),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         status, before, after = done.stdout.split()
         results[cap] = (status, int(before), int(after))
     capped, uncapped = results[1 << 20], results[1 << 30]
-    report("fetch: peak memory of one read with a 200 MB blob", [
-        ("cap 1 MB", f"status {capped[0]}, peak RSS {capped[2]:.0f} MB (process at start {capped[1]:.0f} MB)"),
-        ("cap 1 GB", f"status {uncapped[0]}, peak RSS {uncapped[2]:.0f} MB"),
-    ])
+    report(
+        "fetch: peak memory of one read with a 200 MB blob",
+        [
+            ("cap 1 MB", f"status {capped[0]}, peak RSS {capped[2]:.0f} MB (process at start {capped[1]:.0f} MB)"),
+            ("cap 1 GB", f"status {uncapped[0]}, peak RSS {uncapped[2]:.0f} MB"),
+        ],
+    )
     assert capped[0] == "too_large" and capped[2] - capped[1] < 50
     assert uncapped[2] - uncapped[1] > 200

@@ -20,25 +20,40 @@ import regex
 import xxhash
 from pyspark.sql import functions as F
 
-from commitpack.jobs import filter as ft
-from commitpack.jobs.config import Config
-from commitpack.jobs.lakehouse import Lakehouse
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.runtime.lakehouse import Lakehouse
+from commitpack.jobs.stages import filter as ft
 from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS
+from commitpack.schemas.settings import as_plain
 from commitpack.udfs import decontamination, langid, tokens
 
 pytestmark = pytest.mark.benchmark
 
 SUBJECTS = [
-    "Fix the {a} handling when the {b} is empty", "Add support for {a} in the {b} module", "Update {a} to use the new {b} API",
-    "Refactor {a} into a separate {b} helper", "Remove the unused {a} from {b} code", "fixed {a}", "WIP {a}", "Merge branch '{a}' into {b}",
-    "Bump {a} from 1.2.3 to 1.2.4 in the {b}", "{a}: tweak {b}", "Fixes #12 {a} {b}", "Update README.md", "Added {a} to the {b} module",
-    "Improve the {a} error message for {b} users", "Use {a} instead of {b} for the cache lookups",
+    "Fix the {a} handling when the {b} is empty",
+    "Add support for {a} in the {b} module",
+    "Update {a} to use the new {b} API",
+    "Refactor {a} into a separate {b} helper",
+    "Remove the unused {a} from {b} code",
+    "fixed {a}",
+    "WIP {a}",
+    "Merge branch '{a}' into {b}",
+    "Bump {a} from 1.2.3 to 1.2.4 in the {b}",
+    "{a}: tweak {b}",
+    "Fixes #12 {a} {b}",
+    "Update README.md",
+    "Added {a} to the {b} module",
+    "Improve the {a} error message for {b} users",
+    "Use {a} instead of {b} for the cache lookups",
 ]
 NOUNS = "parser config cache client server token stream buffer request response schema queue worker".split()
 
 
 def code(rng, lines):
-    return "".join(f"def {rng.choice(NOUNS)}_{i}(value):\n    return value.{rng.choice(NOUNS)}({i}) + {i}\n\n" for i in range(lines))
+    return "".join(
+        f"def {rng.choice(NOUNS)}_{i}(value):\n    return value.{rng.choice(NOUNS)}({i}) + {i}\n\n"
+        for i in range(lines)
+    )
 
 
 def raw_rows(n, seed=3):
@@ -48,9 +63,21 @@ def raw_rows(n, seed=3):
         old = code(rng, rng.randint(3, 40))
         new = old + code(rng, rng.randint(0, 3)) if rng.random() < 0.95 else old
         subject = rng.choice(SUBJECTS).format(a=rng.choice(NOUNS), b=rng.choice(NOUNS))
-        rows.append({"commit": f"{i:040x}", "lang": rng.choice(["python", "go", "rust"]), "repo": "bench/repo", "status": "ok",
-                     "detail": None, "old_file": f"src/mod{i % 97}.py", "new_file": f"src/mod{i % 97}.py", "subject": subject,
-                     "message": subject + "\n\nLonger explanation of the change for reviewers.", "old_contents": old, "new_contents": new})
+        rows.append(
+            {
+                "commit": f"{i:040x}",
+                "lang": rng.choice(["python", "go", "rust"]),
+                "repo": "bench/repo",
+                "status": "ok",
+                "detail": None,
+                "old_file": f"src/mod{i % 97}.py",
+                "new_file": f"src/mod{i % 97}.py",
+                "subject": subject,
+                "message": subject + "\n\nLonger explanation of the change for reviewers.",
+                "old_contents": old,
+                "new_contents": new,
+            }
+        )
     return rows
 
 
@@ -58,11 +85,15 @@ class PythonFilter:
     """The same rules, row by row, in one process."""
 
     def __init__(self, cfg):
-        section = cfg.section("filter")
+        section = as_plain(cfg.filter)
         self.s = section
-        self.verbs = regex.compile("^(" + "|".join(sorted((v.replace(" ", r"\s") for v in section["verbs"]), key=len, reverse=True)) + ") ")
+        self.verbs = regex.compile(
+            "^(" + "|".join(sorted((v.replace(" ", r"\s") for v in section["verbs"]), key=len, reverse=True)) + ") "
+        )
         self.pretoken = regex.compile(tokens.PRETOKEN_PATTERN)
-        self.grams = decontamination.index(decontamination.humaneval_problems(), section["decontaminate"]["ngram_words"])
+        self.grams = decontamination.index(
+            decontamination.humaneval_problems(), section["decontaminate"]["ngram_words"]
+        )
         self.version = regex.compile(r"^v?\d+(\.\d+)+\S*$|^[0-9a-f]{7,40}$|(^|[^0-9a-f])[0-9a-f]{40}([^0-9a-f]|$)")
 
     @staticmethod
@@ -97,16 +128,30 @@ class PythonFilter:
             ("subject_not_capitalized", lambda: bool(regex.match(r"\p{Lu}", subject))),
             ("subject_not_imperative", lambda: bool(self.verbs.match(low))),
             ("subject_junk", lambda: low not in s["junk_exact"]),
-            ("subject_junk_phrase", lambda: not any(p in low for p in s["junk_phrases"]) and not regex.search(r"\bwip\b", low)),
+            (
+                "subject_junk_phrase",
+                lambda: not any(p in low for p in s["junk_phrases"]) and not regex.search(r"\bwip\b", low),
+            ),
             ("subject_version_or_hash", lambda: not self.version.search(low)),
             ("subject_issue_reference", lambda: not regex.search(r"\b(issue|bug|feature) #?\d+", low)),
-            ("subject_first_person", lambda: not regex.search(r"\si('ve|'m)?\s", f" {low} ") and "i've" not in low and "i'm" not in low),
+            (
+                "subject_first_person",
+                lambda: not regex.search(r"\si('ve|'m)?\s", f" {low} ") and "i've" not in low and "i'm" not in low,
+            ),
             ("subject_thanks", lambda: not regex.search(r"thanks to .+ for", low)),
-            ("bump_sampled_out", lambda: not any(low.startswith(p) for p in s["bump"]["prefixes"]) or self.bump_keep(row["commit"])),
+            (
+                "bump_sampled_out",
+                lambda: not any(low.startswith(p) for p in s["bump"]["prefixes"]) or self.bump_keep(row["commit"]),
+            ),
             ("token_length", lambda: s["tokens"]["min"] <= len(self.pretoken.findall(old + new)) <= s["tokens"]["max"]),
             ("message_language", lambda: langid.identify([row["message"]])[0][0] in s["message_language"]["allow"]),
-            ("contaminated", lambda: decontamination.match(new, self.grams, s["decontaminate"]["ngram_words"]) is None
-             and decontamination.match(row["message"], self.grams, s["decontaminate"]["ngram_words"]) is None),
+            (
+                "contaminated",
+                lambda: (
+                    decontamination.match(new, self.grams, s["decontaminate"]["ngram_words"]) is None
+                    and decontamination.match(row["message"], self.grams, s["decontaminate"]["ngram_words"]) is None
+                ),
+            ),
         ]
         for name, keep in checks:
             if not keep():
@@ -116,8 +161,11 @@ class PythonFilter:
 
 def raw_table(spark, path, rows):
     lakehouse = Lakehouse(spark, str(path))
-    frame = spark.createDataFrame(rows, "commit string, lang string, repo string, status string, detail string, old_file string, "
-                                        "new_file string, subject string, message string, old_contents string, new_contents string")
+    frame = spark.createDataFrame(
+        rows,
+        "commit string, lang string, repo string, status string, detail string, old_file string, "
+        "new_file string, subject string, message string, old_contents string, new_contents string",
+    )
     for column in set(COMMITPACK.columns) - set(frame.columns):
         frame = frame.withColumn(column, F.lit(None))
     lakehouse.replace(COMMITPACK, frame)
@@ -127,7 +175,7 @@ def raw_table(spark, path, rows):
 def test_filter_vs_python_loop(spark, tmp_path, report, bench_scale):
     n = int(100_000 * bench_scale)
     rows = raw_rows(n)
-    cfg = Config.load()
+    cfg = load_settings()
     # Warms the JVM and the Python workers (fasttext loaded) on other rows, as a long job is warm.
     ft.run(spark, cfg, raw_table(spark, tmp_path / "warmup", raw_rows(n // 20, seed=4)), None)
     lakehouse = raw_table(spark, tmp_path / "lakehouse", rows)
@@ -149,13 +197,16 @@ def test_filter_vs_python_loop(spark, tmp_path, report, bench_scale):
     langid.identify([r["message"] for r in rows[:20000]])
     langid_rate = 20000 / (time.perf_counter() - start)
     kept = sum(1 for r in decided.values() if r is None)
-    report("filter", [
-        ("rows", f"{n:,} ({megabytes:.0f} MB of contents), kept {kept:,}"),
-        ("commitpack filter (local[2])", f"{spark_seconds:.1f} s  {n / spark_seconds:,.0f} rows/s"),
-        ("Python loop (1 process)", f"{loop_seconds:.1f} s  {n / loop_seconds:,.0f} rows/s"),
-        ("ratio", f"{loop_seconds / spark_seconds:.2f}x (goal >= 3x on 2 cores)"),
-        ("decisions identical", f"{agree:.2%}"),
-        ("fasttext lid.176, 1 process", f"{langid_rate:,.0f} messages/s"),
-    ])
+    report(
+        "filter",
+        [
+            ("rows", f"{n:,} ({megabytes:.0f} MB of contents), kept {kept:,}"),
+            ("commitpack filter (local[2])", f"{spark_seconds:.1f} s  {n / spark_seconds:,.0f} rows/s"),
+            ("Python loop (1 process)", f"{loop_seconds:.1f} s  {n / loop_seconds:,.0f} rows/s"),
+            ("ratio", f"{loop_seconds / spark_seconds:.2f}x (goal >= 3x on 2 cores)"),
+            ("decisions identical", f"{agree:.2%}"),
+            ("fasttext lid.176, 1 process", f"{langid_rate:,.0f} messages/s"),
+        ],
+    )
     differing = [(decided[c], looped[c]) for c in looped if decided[c] != looped[c]]
     assert agree > 0.999, differing[:10]

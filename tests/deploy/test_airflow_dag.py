@@ -31,27 +31,39 @@ EMR_OPERATORS = "airflow.providers.amazon.aws.operators"
 DATAPROC_OPERATORS = "airflow.providers.google.cloud.operators"
 PROVIDER_OPERATORS = (EMR_OPERATORS, DATAPROC_OPERATORS)
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("airflow") is None,
-                                reason="Airflow is not installed: pip install -e '.[dev,airflow]'")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("airflow") is None, reason="Airflow is not installed: pip install -e '.[dev,airflow]'"
+)
 
 
 # ----------------------------------------------------------------------------- fixtures
+
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
     """Run this file's ``describe`` / ``run`` against a dags folder; returns their JSON result."""
     home = tmp_path_factory.mktemp("airflow-home")
-    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
-               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
-               COMMITPACK_LOG_DIR=str(home / "spark-logs"))
-    migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home}/airflow.db",
+        COMMITPACK_LOG_DIR=str(home / "spark-logs"),
+    )
+    migrate = subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
+    )
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
     def call(command: str, dags: Path, *args: str, timeout: int = 300, **extra_env: str) -> dict:
         result = dags.parent / f"{dags.name}-{command}.json"
-        proc = subprocess.run([sys.executable, __file__, command, str(dags), str(result), *args],
-                              env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags), **extra_env},
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, __file__, command, str(dags), str(result), *args],
+            env={**env, "AIRFLOW__CORE__DAGS_FOLDER": str(dags), **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
         return json.loads(result.read_text())
 
@@ -70,7 +82,7 @@ def dags_folder(root: Path, config: dict | None = None) -> Path:
 
 
 def stage_commands() -> list[str]:
-    from commitpack.jobs.pipeline import STAGES
+    from commitpack.jobs.stages.pipeline import STAGES
 
     return [stage.COMMAND for stage in STAGES]
 
@@ -109,6 +121,7 @@ def demo_run(airflow, tmp_path_factory):
 
 # ----------------------------------------------------------------------------- loading the DAG
 
+
 def test_shipped_dag_loads_with_one_task_per_stage_in_pipeline_order(airflow, tmp_path):
     result = airflow("describe", dags_folder(tmp_path / "dags"))
     assert result["import_errors"] == {}
@@ -130,28 +143,42 @@ def test_shipped_dag_loads_with_one_task_per_stage_in_pipeline_order(airflow, tm
 
 
 def test_spark_submit_mode_submits_each_stage_script_with_the_delta_jars(airflow, tmp_path):
-    from commitpack.jobs.session import DELTA_CATALOG, DELTA_EXTENSION, spark_packages
+    from commitpack.jobs.runtime.session import DELTA_CATALOG, DELTA_EXTENSION, spark_packages
 
-    config = {"mode": "spark-submit", "start_date": "2025-01-01", "lakehouse": "/lh", "master": "spark://h:7077",
-              "options": {"input": "/gh/{hour}.json.gz", "commits": "/bq/c", "licenses": "/bq/l", "output": "/out"},
-              "spark": {"conf": {"spark.executor.memory": "8g"}}}
+    config = {
+        "mode": "spark-submit",
+        "start_date": "2025-01-01",
+        "lakehouse": "/lh",
+        "master": "spark://h:7077",
+        "options": {"input": "/gh/{hour}.json.gz", "commits": "/bq/c", "licenses": "/bq/l", "output": "/out"},
+        "spark": {"conf": {"spark.executor.memory": "8g"}},
+    }
     dag = airflow("describe", dags_folder(tmp_path / "dags", config))["dags"]["commitpack"]
     index = next(t for t in dag["tasks"] if t["task_id"] == "index")
-    jobs = REPO_ROOT / "jobs"  # the editable install's commitpack.jobs package
+    jobs = REPO_ROOT / "jobs" / "stages"  # the editable install's commitpack.jobs.stages package
     assert index["command"] == (
         f"spark-submit --master spark://h:7077 --packages {','.join(spark_packages())} "
         f"--conf spark.sql.extensions={DELTA_EXTENSION} --conf spark.sql.catalog.spark_catalog={DELTA_CATALOG} "
-        f"--conf spark.executor.memory=8g {jobs}/index.py --lakehouse /lh")
+        f"--conf spark.executor.memory=8g {jobs}/index.py --lakehouse /lh"
+    )
     assert dag["start_date"] == "2025-01-01T00:00:00+00:00"
 
 
 def test_emr_mode_adds_a_spark_submit_step_and_waits_for_it(airflow, tmp_path):
     pytest.importorskip("airflow.providers.amazon", reason="pip install -e '.[airflow]'")
-    config = {"mode": "emr", "start_date": "2025-01-01", "lakehouse": "s3://b/lh",
-              "options": {"input": "s3://b/gh/{hour}.json.gz", "commits": "s3://b/bq/c", "licenses": "s3://b/bq/l",
-                          "output": "s3://b/out"},
-              "spark": {"jobs": "s3://b/jobs/", "packages": ["io.delta:delta-spark_4.1_2.13:4.3.1"]},
-              "emr": {"cluster_id": "j-123", "timeout_minutes": 90}}
+    config = {
+        "mode": "emr",
+        "start_date": "2025-01-01",
+        "lakehouse": "s3://b/lh",
+        "options": {
+            "input": "s3://b/gh/{hour}.json.gz",
+            "commits": "s3://b/bq/c",
+            "licenses": "s3://b/bq/l",
+            "output": "s3://b/out",
+        },
+        "spark": {"jobs": "s3://b/jobs/", "packages": ["io.delta:delta-spark_4.1_2.13:4.3.1"]},
+        "emr": {"cluster_id": "j-123", "timeout_minutes": 90},
+    }
     result = airflow("describe", dags_folder(tmp_path / "dags", config))
     assert result["import_errors"] == {}
     tasks = result["dags"]["commitpack"]["tasks"]
@@ -162,22 +189,40 @@ def test_emr_mode_adds_a_spark_submit_step_and_waits_for_it(airflow, tmp_path):
     [step] = ingest["steps"]
     assert step["HadoopJarStep"]["Jar"] == "command-runner.jar"
     assert step["HadoopJarStep"]["Args"] == [
-        "spark-submit", "--deploy-mode", "cluster", "--packages", "io.delta:delta-spark_4.1_2.13:4.3.1",
-        "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-        "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "s3://b/jobs/ingest_gharchive.py", "--lakehouse", "s3://b/lh",
-        "--input", "s3://b/gh/{{ data_interval_start | ds }}-{{ data_interval_start.hour }}.json.gz"]
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        "--packages",
+        "io.delta:delta-spark_4.1_2.13:4.3.1",
+        "--conf",
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+        "--conf",
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "s3://b/jobs/ingest_gharchive.py",
+        "--lakehouse",
+        "s3://b/lh",
+        "--input",
+        "s3://b/gh/{{ data_interval_start | ds }}-{{ data_interval_start.hour }}.json.gz",
+    ]
     assert f"{EMR_OPERATORS}.emr" in result["providers"]
     assert not [name for name in result["providers"] if name.startswith(DATAPROC_OPERATORS)]
 
 
 def test_dataproc_mode_submits_a_pyspark_job_per_stage(airflow, tmp_path):
     pytest.importorskip("airflow.providers.google", reason="pip install -e '.[airflow]'")
-    config = {"mode": "dataproc", "start_date": "2025-01-01", "lakehouse": "gs://b/lh",
-              "options": {"input": "gs://b/gh/{hour}.json.gz", "commits": "gs://b/bq/c", "licenses": "gs://b/bq/l",
-                          "output": "gs://b/out"},
-              "spark": {"jobs": "gs://b/jobs", "packages": ["io.delta:delta-spark_4.1_2.13:4.3.1"]},
-              "dataproc": {"project_id": "p", "region": "europe-west1", "cluster_name": "c"}}
+    config = {
+        "mode": "dataproc",
+        "start_date": "2025-01-01",
+        "lakehouse": "gs://b/lh",
+        "options": {
+            "input": "gs://b/gh/{hour}.json.gz",
+            "commits": "gs://b/bq/c",
+            "licenses": "gs://b/bq/l",
+            "output": "gs://b/out",
+        },
+        "spark": {"jobs": "gs://b/jobs", "packages": ["io.delta:delta-spark_4.1_2.13:4.3.1"]},
+        "dataproc": {"project_id": "p", "region": "europe-west1", "cluster_name": "c"},
+    }
     result = airflow("describe", dags_folder(tmp_path / "dags", config))
     assert result["import_errors"] == {}
     export = result["dags"]["commitpack"]["tasks"][-1]
@@ -188,23 +233,41 @@ def test_dataproc_mode_submits_a_pyspark_job_per_stage(airflow, tmp_path):
         "pyspark_job": {
             "main_python_file_uri": "gs://b/jobs/export.py",
             "args": ["--lakehouse", "gs://b/lh", "--output", "gs://b/out"],
-            "properties": {"spark.jars.packages": "io.delta:delta-spark_4.1_2.13:4.3.1",
-                           "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-                           "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog"}}}
+            "properties": {
+                "spark.jars.packages": "io.delta:delta-spark_4.1_2.13:4.3.1",
+                "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+                "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            },
+        },
+    }
     assert f"{DATAPROC_OPERATORS}.dataproc" in result["providers"]
     assert not [name for name in result["providers"] if name.startswith(EMR_OPERATORS)]
 
 
-@pytest.mark.parametrize("config, error", [
-    ({"mode": "local", "start_date": "2025-01-01", "lakehouse": "/lh", "emr": {"clustr_id": "j-1"}},
-     "unknown setting 'emr.clustr_id'"),
-    ({"mode": "local", "start_date": "2025-01-01", "lakehouse": "/lh", "options": {"commits": "/c", "licenses": "/l"}},
-     "set options.input (required by `commitpack ingest-gharchive`)"),
-    ({"mode": "local", "start_date": "2025-01-01", "lakehouse": "/lh", "options": {"inputs": "/x"}},
-     "options.inputs is not an option of any stage"),
-    ({"mode": "emr", "start_date": "2025-01-01", "lakehouse": "/lh"}, "set spark.jobs, emr.cluster_id"),
-    ({"mode": "yarn", "start_date": "2025-01-01", "lakehouse": "/lh"}, "mode 'yarn' is not one of"),
-])
+@pytest.mark.parametrize(
+    "config, error",
+    [
+        (
+            {"mode": "local", "start_date": "2025-01-01", "lakehouse": "/lh", "emr": {"clustr_id": "j-1"}},
+            "unknown setting 'emr.clustr_id'",
+        ),
+        (
+            {
+                "mode": "local",
+                "start_date": "2025-01-01",
+                "lakehouse": "/lh",
+                "options": {"commits": "/c", "licenses": "/l"},
+            },
+            "set options.input (required by `commitpack ingest-gharchive`)",
+        ),
+        (
+            {"mode": "local", "start_date": "2025-01-01", "lakehouse": "/lh", "options": {"inputs": "/x"}},
+            "options.inputs is not an option of any stage",
+        ),
+        ({"mode": "emr", "start_date": "2025-01-01", "lakehouse": "/lh"}, "set spark.jobs, emr.cluster_id"),
+        ({"mode": "yarn", "start_date": "2025-01-01", "lakehouse": "/lh"}, "mode 'yarn' is not one of"),
+    ],
+)
 def test_a_wrong_config_is_the_dag_files_import_error(airflow, tmp_path, config, error):
     result = airflow("describe", dags_folder(tmp_path / "dags", config))
     assert result["dags"] == {}
@@ -214,8 +277,15 @@ def test_a_wrong_config_is_the_dag_files_import_error(airflow, tmp_path, config,
 
 def test_config_file_named_by_the_environment_variable_wins(airflow, tmp_path):
     other = tmp_path / "elsewhere.yaml"
-    other.write_text(yaml.safe_dump({"start_date": "2024-02-03T04:00:00", "lakehouse": "/other",
-                                     "options": {"input": "/i", "commits": "/c", "licenses": "/l", "output": "/o"}}))
+    other.write_text(
+        yaml.safe_dump(
+            {
+                "start_date": "2024-02-03T04:00:00",
+                "lakehouse": "/other",
+                "options": {"input": "/i", "commits": "/c", "licenses": "/l", "output": "/o"},
+            }
+        )
+    )
     result = airflow("describe", dags_folder(tmp_path / "dags"), COMMITPACK_AIRFLOW_CONFIG=str(other))
     dag = result["dags"]["commitpack"]
     assert dag["start_date"] == "2024-02-03T04:00:00+00:00"
@@ -224,8 +294,9 @@ def test_config_file_named_by_the_environment_variable_wins(airflow, tmp_path):
 
 # ----------------------------------------------------------------------------- running it
 
+
 def test_dag_test_runs_every_stage_locally_on_the_demo_sample(demo_run, spark):
-    from commitpack.jobs.lakehouse import Lakehouse
+    from commitpack.jobs.runtime.lakehouse import Lakehouse
 
     root, config, result = demo_run
     assert result["state"] == "success", result
@@ -236,8 +307,13 @@ def test_dag_test_runs_every_stage_locally_on_the_demo_sample(demo_run, spark):
     assert pushes == HOUR_20_PUSHES
     files = [r.source_file for r in lakehouse.read("bronze.gharchive_files").select("source_file").collect()]
     assert [Path(f).name for f in files] == [f"{RUN_HOUR}.json.gz"]
-    for table in ("bronze.bq_commits", "silver.commit_index", "gold.commitpack", "gold.commitpackft_decisions",
-                  "gold.commitpackft"):
+    for table in (
+        "bronze.bq_commits",
+        "silver.commit_index",
+        "gold.commitpack",
+        "gold.commitpackft_decisions",
+        "gold.commitpackft",
+    ):
         assert lakehouse.read(table).count() > 0, table
     stages = {r.stage for r in lakehouse.read("meta.stage_runs").select("stage").collect()}
     assert stages == set(stage_commands())
@@ -247,26 +323,46 @@ def test_dag_test_runs_every_stage_locally_on_the_demo_sample(demo_run, spark):
 def test_spark_submit_mode_loads_the_next_hour(airflow, demo_run, spark, tmp_path):
     """The same lakehouse one hour later, ingest-gharchive run by spark-submit (the other tasks
     marked successful without running): hour 21's pushes join hour 20's."""
-    from commitpack.jobs.lakehouse import Lakehouse
+    from commitpack.jobs.runtime.lakehouse import Lakehouse
 
     _, local, _ = demo_run
-    config = {**local, "mode": "spark-submit", "executable": str(BIN / "spark-submit"),
-              "env": {"PYSPARK_PYTHON": sys.executable}}
+    config = {
+        **local,
+        "mode": "spark-submit",
+        "executable": str(BIN / "spark-submit"),
+        "env": {"PYSPARK_PYTHON": sys.executable},
+    }
     dags = dags_folder(tmp_path / "dags-spark-submit", config)
     result = airflow("run", dags, "2025-10-06T22:00:00+00:00", "(?!ingest-gharchive$).*", timeout=1800)
     assert result["tasks"]["ingest-gharchive"] == "success", result
-    pushes = {r.event_id for r in Lakehouse(spark, config["lakehouse"]).read("bronze.gharchive_pushes")
-              .select("event_id").collect()}
+    pushes = {
+        r.event_id
+        for r in Lakehouse(spark, config["lakehouse"]).read("bronze.gharchive_pushes").select("event_id").collect()
+    }
     assert pushes == HOUR_20_PUSHES | HOUR_21_PUSHES
 
 
 # ----------------------------------------------------------------------------- the Airflow side
 
+
 def _describe_task(task) -> dict:
-    described = {"task_id": task.task_id, "operator": type(task).__name__, "upstream": sorted(task.upstream_task_ids),
-                 "retries": task.retries, "retry_delay_seconds": task.retry_delay.total_seconds()}
-    for attribute in ("bash_command", "steps", "job_flow_id", "wait_for_completion", "waiter_max_attempts", "job",
-                      "project_id", "region"):
+    described = {
+        "task_id": task.task_id,
+        "operator": type(task).__name__,
+        "upstream": sorted(task.upstream_task_ids),
+        "retries": task.retries,
+        "retry_delay_seconds": task.retry_delay.total_seconds(),
+    }
+    for attribute in (
+        "bash_command",
+        "steps",
+        "job_flow_id",
+        "wait_for_completion",
+        "waiter_max_attempts",
+        "job",
+        "project_id",
+        "region",
+    ):
         if hasattr(task, attribute):
             described["command" if attribute == "bash_command" else attribute] = getattr(task, attribute)
     return described
@@ -280,15 +376,27 @@ def describe(dags: str, out: str) -> None:
     for dag_id, dag in bag.dags.items():
         dags_found[dag_id] = {
             "tasks": [_describe_task(task) for task in dag.tasks],
-            "timetable": {"class": type(dag.timetable).__name__, "expression": dag.timetable.expression,
-                          "timezone": str(dag.timetable.timezone)},
-            "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+            "timetable": {
+                "class": type(dag.timetable).__name__,
+                "expression": dag.timetable.expression,
+                "timezone": str(dag.timetable.timezone),
+            },
+            "catchup": dag.catchup,
+            "max_active_runs": dag.max_active_runs,
             "start_date": dag.start_date.isoformat(),
         }
     # Airflow itself reads every installed provider's metadata; the operators are what a mode imports.
     providers = sorted(name for name in sys.modules if name.startswith(PROVIDER_OPERATORS))
-    Path(out).write_text(json.dumps({"import_errors": {Path(f).name: e for f, e in bag.import_errors.items()},
-                                     "dags": dags_found, "providers": providers}, default=str))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "import_errors": {Path(f).name: e for f, e in bag.import_errors.items()},
+                "dags": dags_found,
+                "providers": providers,
+            },
+            default=str,
+        )
+    )
 
 
 def run(dags: str, out: str, logical_date: str, mark_success_pattern: str | None = None) -> None:
@@ -298,10 +406,14 @@ def run(dags: str, out: str, logical_date: str, mark_success_pattern: str | None
 
     bag = DagBag(dag_folder=dags)
     assert not bag.import_errors, bag.import_errors
-    dag_run = bag.dags["commitpack"].test(logical_date=datetime.fromisoformat(logical_date),
-                                          mark_success_pattern=mark_success_pattern)
-    Path(out).write_text(json.dumps({"state": str(dag_run.state),
-                                     "tasks": {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}}))
+    dag_run = bag.dags["commitpack"].test(
+        logical_date=datetime.fromisoformat(logical_date), mark_success_pattern=mark_success_pattern
+    )
+    Path(out).write_text(
+        json.dumps(
+            {"state": str(dag_run.state), "tasks": {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}}
+        )
+    )
 
 
 if __name__ == "__main__":

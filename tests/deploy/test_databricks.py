@@ -22,7 +22,9 @@ import yaml
 from databricks.bundles.jobs import Job
 from packaging.requirements import Requirement
 
-from commitpack.jobs import cli, pipeline
+from commitpack.jobs import cli
+from commitpack.jobs.runtime.command import settings_from_args
+from commitpack.jobs.stages import pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_DIR = REPO_ROOT / "deploy" / "databricks"
@@ -75,6 +77,7 @@ def setup_cfg() -> ConfigParser:
 
 # ----------------------------------------------------------------------------- the definition
 
+
 def test_every_job_is_a_valid_jobs_api_definition(bundle):
     for name, job in bundle["resources"]["jobs"].items():
         # Unknown fields, mistyped values and invalid enums (data_security_mode…) raise here.
@@ -108,19 +111,24 @@ def test_each_task_runs_the_real_cli_with_its_stage_and_the_lakehouse(bundle):
     for task, stage in zip(pipeline_job(bundle)["tasks"], pipeline.STAGES):
         parameters = substitute(task["python_wheel_task"]["parameters"], values)
         args = parser.parse_args(parameters)  # a wrong or missing option raises UsageError
-        assert args.job is stage
+        assert args.stage is stage
         if hasattr(stage, "check"):
             stage.check(args)
-        cfg = cli.config_from_args(args)
-        assert cfg.get("lakehouse") == VALUES["lakehouse"]
+        cfg = settings_from_args(args)
+        assert cfg.lakehouse == VALUES["lakehouse"]
         if stage.COMMAND in ("index", "fetch"):
-            assert cfg.get("git.mirror_dir") == values["mirror_dir"]
-    by_stage = {t["task_key"]: parser.parse_args(substitute(t["python_wheel_task"]["parameters"], values))
-                for t in pipeline_job(bundle)["tasks"]}
+            assert cfg.git.mirror_dir == values["mirror_dir"]
+    by_stage = {
+        t["task_key"]: parser.parse_args(substitute(t["python_wheel_task"]["parameters"], values))
+        for t in pipeline_job(bundle)["tasks"]
+    }
     assert by_stage["ingest-gharchive"].input == [VALUES["gharchive_input"]]
-    assert (by_stage["ingest-bigquery"].commits, by_stage["ingest-bigquery"].licenses, by_stage["ingest-bigquery"].languages) \
-        == (VALUES["bigquery_commits"], VALUES["bigquery_licenses"], VALUES["bigquery_languages"])
-    assert cli.config_from_args(by_stage["export"]).get("export.output") == VALUES["output"]
+    assert (
+        by_stage["ingest-bigquery"].commits,
+        by_stage["ingest-bigquery"].licenses,
+        by_stage["ingest-bigquery"].languages,
+    ) == (VALUES["bigquery_commits"], VALUES["bigquery_licenses"], VALUES["bigquery_languages"])
+    assert settings_from_args(by_stage["export"]).export.output == VALUES["output"]
 
 
 def test_the_tasks_call_the_commitpack_console_script_of_the_package(bundle):
@@ -141,9 +149,13 @@ def test_a_failing_stage_fails_its_task_when_run_as_databricks_runs_a_wheel(bund
     # (`entry[0].load()()`): a failed stage must raise.
     monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "18.0")
     export = pipeline_job(bundle)["tasks"][-1]["python_wheel_task"]
-    parameters = [p for p in substitute(export["parameters"], variables(bundle)) if p not in ("--output", VALUES["output"])]
+    parameters = [
+        p for p in substitute(export["parameters"], variables(bundle)) if p not in ("--output", VALUES["output"])
+    ]
     monkeypatch.setattr(sys, "argv", [export["package_name"], *parameters])  # how the launcher passes them
-    [entry] = [ep for ep in metadata.distribution(export["package_name"]).entry_points if ep.name == export["entry_point"]]
+    [entry] = [
+        ep for ep in metadata.distribution(export["package_name"]).entry_points if ep.name == export["entry_point"]
+    ]
     with pytest.raises(SystemExit) as exited:
         entry.load()()
     assert exited.value.code == 2
@@ -165,7 +177,9 @@ def test_the_job_cluster_runs_spark_4_1_the_line_of_the_installed_pyspark(bundle
 def test_every_task_installs_the_built_wheel_and_the_pipeline_tasks_the_quality_extra(bundle):
     [artifact] = bundle["artifacts"].values()
     [wheel_files] = [f["source"] for f in artifact["files"]]
-    quality = {str(Requirement(line)) for line in setup_cfg()["options.extras_require"]["quality"].split("\n") if line.strip()}
+    quality = {
+        str(Requirement(line)) for line in setup_cfg()["options.extras_require"]["quality"].split("\n") if line.strip()
+    }
     for task in pipeline_job(bundle)["tasks"]:
         whl = [lib["whl"] for lib in task["libraries"] if "whl" in lib]
         pypi = {str(Requirement(lib["pypi"]["package"])) for lib in task["libraries"] if "pypi" in lib}
@@ -194,13 +208,19 @@ def test_the_notebook_tasks_run_the_notebooks_with_the_lakehouse_widget(bundle):
 
 # ----------------------------------------------------------------------------- the artifact
 
+
 def test_the_artifact_build_makes_the_one_wheel_the_tasks_install(bundle, tmp_path):
     """The build command, run as the CLI runs it (a shell in the artifact's path), in a copy of the
     checkout's files; then the `files` glob resolved against the configuration's folder."""
     [artifact] = bundle["artifacts"].values()
     assert artifact["type"] == "whl"
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     checkout = tmp_path / "checkout"
     for name in filter(None, listed):
         source = REPO_ROOT / name
@@ -208,9 +228,18 @@ def test_the_artifact_build_makes_the_one_wheel_the_tasks_install(bundle, tmp_pa
             (checkout / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, checkout / name)
     bundle_dir = checkout / BUNDLE_DIR.relative_to(REPO_ROOT)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # `python` = this venv
-    built = subprocess.run(artifact["build"], shell=True, cwd=(bundle_dir / artifact["path"]).resolve(), env=env,
-                           capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )  # `python` = this venv
+    built = subprocess.run(
+        artifact["build"],
+        shell=True,
+        cwd=(bundle_dir / artifact["path"]).resolve(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     [pattern] = [f["source"] for f in artifact["files"]]
     [wheel] = sorted((bundle_dir / Path(pattern).parent).resolve().glob(Path(pattern).name))
@@ -223,7 +252,9 @@ def test_the_artifact_build_makes_the_one_wheel_the_tasks_install(bundle, tmp_pa
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     assert meta["Name"] == task["package_name"]
     assert f"{task['entry_point']} = commitpack.jobs.cli:main" in entry_points
-    assert {"commitpack/jobs/cli.py", "commitpack/jobs/defaults.yaml", "commitpack/udfs/__init__.py"} <= set(names)
+    assert {"commitpack/jobs/cli.py", "commitpack/jobs/runtime/defaults.yaml", "commitpack/udfs/__init__.py"} <= set(
+        names
+    )
     # The runtime brings Spark and Delta: installing the wheel must not replace them.
     required = [Requirement(r) for r in meta.get_all("Requires-Dist")]
     assert not [r for r in required if r.name in ("pyspark", "delta-spark") and r.marker is None]

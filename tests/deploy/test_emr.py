@@ -32,25 +32,44 @@ ROLE = "arn:aws:iam::123456789012:role/commitpack-jobs"  # moto's account
 # and Avro for the installed pyspark 4.1.1.
 PACKAGES = "io.delta:delta-spark_4.1_2.13:4.3.1,org.apache.spark:spark-avro_2.13:4.1.1"
 DELTA_CONF = [
-    "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-    "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "--conf",
+    "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+    "--conf",
+    "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
 ]
 # Every stage: both ingests (their inputs given), index, fetch, filter, dedup, export (--output).
 STAGE_OPTIONS = [
-    "--input", "s3://commitpack-data/gharchive/2024-01-01-*.json.gz",
-    "--input", "s3://commitpack-data/gharchive/2024-01-02-*.json.gz",
-    "--commits", "s3://commitpack-data/bq/commits/",
-    "--licenses", "s3://commitpack-data/bq/licenses/",
-    "--output", "s3://commitpack-data/export/",
-    "--set", "fetch.max_blob_bytes=2000000",
+    "--input",
+    "s3://commitpack-data/gharchive/2024-01-01-*.json.gz",
+    "--input",
+    "s3://commitpack-data/gharchive/2024-01-02-*.json.gz",
+    "--commits",
+    "s3://commitpack-data/bq/commits/",
+    "--licenses",
+    "s3://commitpack-data/bq/licenses/",
+    "--output",
+    "s3://commitpack-data/export/",
+    "--set",
+    "fetch.max_blob_bytes=2000000",
 ]
 COMMON = "--lakehouse", LAKEHOUSE, "--set", "fetch.max_blob_bytes=2000000"
 STAGES = [  # command, script, the stage's own arguments
-    ("ingest-gharchive", "ingest_gharchive.py",
-     ["--input", "s3://commitpack-data/gharchive/2024-01-01-*.json.gz",
-      "--input", "s3://commitpack-data/gharchive/2024-01-02-*.json.gz", *COMMON]),
-    ("ingest-bigquery", "ingest_bigquery.py",
-     ["--commits", "s3://commitpack-data/bq/commits/", "--licenses", "s3://commitpack-data/bq/licenses/", *COMMON]),
+    (
+        "ingest-gharchive",
+        "ingest_gharchive.py",
+        [
+            "--input",
+            "s3://commitpack-data/gharchive/2024-01-01-*.json.gz",
+            "--input",
+            "s3://commitpack-data/gharchive/2024-01-02-*.json.gz",
+            *COMMON,
+        ],
+    ),
+    (
+        "ingest-bigquery",
+        "ingest_bigquery.py",
+        ["--commits", "s3://commitpack-data/bq/commits/", "--licenses", "s3://commitpack-data/bq/licenses/", *COMMON],
+    ),
     ("index", "index.py", [*COMMON]),
     ("fetch", "fetch.py", [*COMMON]),
     ("filter", "filter.py", [*COMMON]),
@@ -60,9 +79,20 @@ STAGES = [  # command, script, the stage's own arguments
 
 
 def expected_step_args(command: str, script: str, arguments: list[str], python: str = "python3") -> list[str]:
-    return ["spark-submit", "--deploy-mode", "cluster", "--name", f"commitpack-{command}",
-            "--packages", PACKAGES, *DELTA_CONF, "--conf", f"spark.pyspark.python={python}",
-            f"{ARTIFACTS}/jobs/{script}", *arguments]
+    return [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        "--name",
+        f"commitpack-{command}",
+        "--packages",
+        PACKAGES,
+        *DELTA_CONF,
+        "--conf",
+        f"spark.pyspark.python={python}",
+        f"{ARTIFACTS}/jobs/{script}",
+        *arguments,
+    ]
 
 
 def free_port() -> int:
@@ -78,8 +108,9 @@ def moto_endpoint(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(work / "recording.jsonl"))
     log = open(work / "moto.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log, stderr=log
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -100,13 +131,20 @@ def moto_endpoint(tmp_path_factory):
 @pytest.fixture
 def aws(moto_endpoint, tmp_path):
     """Environment of the deploy command (moto's endpoint, its fake account) and clients on it."""
-    env = dict(os.environ, AWS_ENDPOINT_URL=moto_endpoint, AWS_ACCESS_KEY_ID="testing",
-               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               AWS_CONFIG_FILE=str(tmp_path / "no-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"))
+    env = dict(
+        os.environ,
+        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
+    )
     env.pop("AWS_PROFILE", None)
     _moto_api(moto_endpoint, "reset")  # a fresh account for every test
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
 
     class AWS:
         environ = env
@@ -121,7 +159,9 @@ def aws(moto_endpoint, tmp_path):
 
 
 def _moto_api(endpoint: str, path: str, method: str = "POST") -> bytes:
-    request = urllib.request.Request(f"{endpoint}/moto-api/{path}", method=method, data=b"" if method == "POST" else None)
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/{path}", method=method, data=b"" if method == "POST" else None
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.read()
 
@@ -131,8 +171,20 @@ def wheel(tmp_path_factory) -> Path:
     """The wheel deploy/emr/emr.py builds itself (a dry run builds it and names it)."""
     dist = tmp_path_factory.mktemp("dist")
     env = dict(os.environ, AWS_DEFAULT_REGION="us-east-1")
-    calls = json.loads(deploy(env, "--artifacts", ARTIFACTS, "--lakehouse", LAKEHOUSE, "--release-label",
-                              "emr-spark-8.1.0", "--dist", str(dist), "--dry-run").stdout)
+    calls = json.loads(
+        deploy(
+            env,
+            "--artifacts",
+            ARTIFACTS,
+            "--lakehouse",
+            LAKEHOUSE,
+            "--release-label",
+            "emr-spark-8.1.0",
+            "--dist",
+            str(dist),
+            "--dry-run",
+        ).stdout
+    )
     [path] = [Path(c["params"]["Filename"]) for c in calls if c["params"].get("Key", "").endswith(".whl")]
     assert path.parent == dist.resolve()
     return path
@@ -218,13 +270,14 @@ def assert_uploaded(aws, plan: list, extra: dict[str, Path]) -> None:
     uploads = {c["params"]["Key"]: Path(c["params"]["Filename"]) for c in plan if c["operation"] == "upload_file"}
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert keys == set(uploads)
-    expected = {f"deploy/jobs/{script}": REPO_ROOT / "jobs" / script for _, script, _ in STAGES} | extra
+    expected = {f"deploy/jobs/{script}": REPO_ROOT / "jobs" / "stages" / script for _, script, _ in STAGES} | extra
     assert {key: path.resolve() for key, path in uploads.items()} == {k: p.resolve() for k, p in expected.items()}
     for key, path in uploads.items():
         assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == path.read_bytes(), key
 
 
 # ----------------------------------------------------------------------------- the wheel
+
 
 def test_the_wheel_is_valid_and_holds_the_package(wheel):
     with zipfile.ZipFile(wheel) as archive:
@@ -242,9 +295,9 @@ def test_the_wheel_is_valid_and_holds_the_package(wheel):
             assert base64.urlsafe_b64encode(hashlib.new(algorithm, data).digest()).rstrip(b"=").decode() == value, path
             assert int(size) == len(data), path
         assert {line.rsplit(",", 2)[0] for line in record} == names
-        for module in ("cli", "pipeline", "session", "index", "fetch"):
-            assert archive.read(f"commitpack/jobs/{module}.py") == (REPO_ROOT / "jobs" / f"{module}.py").read_bytes()
-        assert "commitpack/jobs/defaults.yaml" in names
+        for module in ("cli.py", "stages/pipeline.py", "runtime/session.py", "stages/index.py", "stages/fetch.py"):
+            assert archive.read(f"commitpack/jobs/{module}") == (REPO_ROOT / "jobs" / module).read_bytes()
+        assert "commitpack/jobs/runtime/defaults.yaml" in names
         assert any(n.startswith("commitpack/udfs/") and n.endswith(".json") for n in names)
         assert any(n.startswith("commitpack/schemas/") for n in names)
     assert re.search(r"^Name: commitpack$", metadata, re.M)
@@ -254,12 +307,27 @@ def test_the_wheel_is_valid_and_holds_the_package(wheel):
 
 # ----------------------------------------------------------------------------- EMR on EC2
 
+
 def test_new_cluster_runs_every_stage_as_a_step_after_the_bootstrap_action(aws, wheel):
-    plan, out = run_both(aws, "--artifacts", ARTIFACTS, "--lakehouse", LAKEHOUSE, *STAGE_OPTIONS,
-                         "--release-label", "emr-spark-8.1.0", "--python", "python3.11", "--core-nodes", "3",
-                         "--wheel", str(wheel))
-    assert_uploaded(aws, plan, {f"deploy/{wheel.name}": wheel,
-                                "deploy/bootstrap.sh": REPO_ROOT / "deploy" / "emr" / "bootstrap.sh"})
+    plan, out = run_both(
+        aws,
+        "--artifacts",
+        ARTIFACTS,
+        "--lakehouse",
+        LAKEHOUSE,
+        *STAGE_OPTIONS,
+        "--release-label",
+        "emr-spark-8.1.0",
+        "--python",
+        "python3.11",
+        "--core-nodes",
+        "3",
+        "--wheel",
+        str(wheel),
+    )
+    assert_uploaded(
+        aws, plan, {f"deploy/{wheel.name}": wheel, "deploy/bootstrap.sh": REPO_ROOT / "deploy" / "emr" / "bootstrap.sh"}
+    )
 
     emr = aws.client("emr")
     [summary] = emr.list_clusters()["Clusters"]
@@ -287,12 +355,21 @@ def test_new_cluster_runs_every_stage_as_a_step_after_the_bootstrap_action(aws, 
 def test_running_cluster_gets_the_steps(aws, wheel):
     emr = aws.client("emr")
     cluster_id = emr.run_job_flow(
-        Name="already-running", ReleaseLabel="emr-spark-8.1.0", Applications=[{"Name": "Spark"}],
-        Instances={"MasterInstanceType": "m5.xlarge", "SlaveInstanceType": "m5.xlarge", "InstanceCount": 3,
-                   "KeepJobFlowAliveWhenNoSteps": True},
-        JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
-    plan, out = run_both(aws, "--artifacts", ARTIFACTS, "--lakehouse", LAKEHOUSE, "--cluster-id", cluster_id,
-                         "--wheel", str(wheel))
+        Name="already-running",
+        ReleaseLabel="emr-spark-8.1.0",
+        Applications=[{"Name": "Spark"}],
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "SlaveInstanceType": "m5.xlarge",
+            "InstanceCount": 3,
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+    plan, out = run_both(
+        aws, "--artifacts", ARTIFACTS, "--lakehouse", LAKEHOUSE, "--cluster-id", cluster_id, "--wheel", str(wheel)
+    )
     assert [c["operation"] for c in plan][-1] == "add_job_flow_steps"
     # its nodes have commitpack already: only the scripts of the stages it runs are uploaded
     keys = {o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]}
@@ -319,26 +396,52 @@ def test_the_bootstrap_action_is_a_valid_shell_script_that_checks_its_arguments(
 
 # ----------------------------------------------------------------------------- EMR Serverless
 
+
 def test_serverless_application_runs_one_job_per_stage(aws):
     python_env = "s3://commitpack-artifacts/envs/commitpack-env.tar.gz"
     # moto accepts only emr-N.N.0 labels for EMR Serverless (AWS also has emr-spark-8.x.y).
-    plan, out = run_both(aws, "--artifacts", ARTIFACTS, "--lakehouse", LAKEHOUSE, *STAGE_OPTIONS, "--serverless",
-                         "--release-label", "emr-7.12.0", "--execution-role-arn", ROLE, "--python-env", python_env)
+    plan, out = run_both(
+        aws,
+        "--artifacts",
+        ARTIFACTS,
+        "--lakehouse",
+        LAKEHOUSE,
+        *STAGE_OPTIONS,
+        "--serverless",
+        "--release-label",
+        "emr-7.12.0",
+        "--execution-role-arn",
+        ROLE,
+        "--python-env",
+        python_env,
+    )
     assert_uploaded(aws, plan, {})
     serverless = aws.client("emr-serverless")
     [summary] = serverless.list_applications()["applications"]
     application = serverless.get_application(applicationId=summary["id"])["application"]
-    assert (application["name"], application["releaseLabel"], application["state"]) == ("commitpack", "emr-7.12.0", "STARTED")
+    assert (application["name"], application["releaseLabel"], application["state"]) == (
+        "commitpack",
+        "emr-7.12.0",
+        "STARTED",
+    )
 
     runs = serverless.list_job_runs(applicationId=summary["id"])["jobRuns"]
     assert sorted(r["name"] for r in runs) == sorted(f"commitpack {command}" for command, _, _ in STAGES)
-    parameters = " ".join([
-        "--packages", PACKAGES, *DELTA_CONF,
-        "--conf", f"spark.archives={python_env}#environment",
-        "--conf", "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
-        "--conf", "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
-        "--conf", "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
-    ])
+    parameters = " ".join(
+        [
+            "--packages",
+            PACKAGES,
+            *DELTA_CONF,
+            "--conf",
+            f"spark.archives={python_env}#environment",
+            "--conf",
+            "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
+            "--conf",
+            "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
+            "--conf",
+            "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
+        ]
+    )
     by_name = {r["name"]: r["id"] for r in runs}
     for command, script, arguments in STAGES:
         run = serverless.get_job_run(applicationId=summary["id"], jobRunId=by_name[f"commitpack {command}"])["jobRun"]
@@ -348,8 +451,10 @@ def test_serverless_application_runs_one_job_per_stage(aws):
             "entryPointArguments": arguments,
             "sparkSubmitParameters": parameters,
         }
-        assert run["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"] \
+        assert (
+            run["configurationOverrides"]["monitoringConfiguration"]["s3MonitoringConfiguration"]["logUri"]
             == f"{ARTIFACTS}/logs/"
+        )
         assert run["state"] == "SUCCESS"
         assert f"commitpack {command} (job run {run['jobRunId']}): SUCCESS" in out
     # the runs were started one after another, in pipeline order
@@ -359,14 +464,27 @@ def test_serverless_application_runs_one_job_per_stage(aws):
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("args, message", [
-    (["--lakehouse", "/tmp/lakehouse", "--release-label", "emr-spark-8.1.0"], "--lakehouse /tmp/lakehouse: the cluster writes to s3://"),
-    (["--lakehouse", LAKEHOUSE], "needs --release-label"),
-    (["--lakehouse", LAKEHOUSE, "--serverless", "--release-label", "emr-7.12.0"], "--serverless needs --execution-role-arn"),
-    (["--lakehouse", LAKEHOUSE, "--application-id", "00f1"], "--application-id is for EMR Serverless"),
-    (["--lakehouse", LAKEHOUSE, "--cluster-id", "j-1", "--set", "fetch.no_such_key=1"], "--set: unknown setting"),
-    (["--lakehouse", LAKEHOUSE, "--cluster-id", "j-1", "--commits", "s3://x/c"], "--commits and --licenses go together"),
-])
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--lakehouse", "/tmp/lakehouse", "--release-label", "emr-spark-8.1.0"],
+            "--lakehouse /tmp/lakehouse: the cluster writes to s3://",
+        ),
+        (["--lakehouse", LAKEHOUSE], "needs --release-label"),
+        (
+            ["--lakehouse", LAKEHOUSE, "--serverless", "--release-label", "emr-7.12.0"],
+            "--serverless needs --execution-role-arn",
+        ),
+        (["--lakehouse", LAKEHOUSE, "--application-id", "00f1"], "--application-id is for EMR Serverless"),
+        (["--lakehouse", LAKEHOUSE, "--cluster-id", "j-1", "--set", "fetch.no_such_key=1"], "--set: unknown setting"),
+        (
+            ["--lakehouse", LAKEHOUSE, "--cluster-id", "j-1", "--commits", "s3://x/c"],
+            "--commits and --licenses go together",
+        ),
+    ],
+)
 def test_bad_options_are_one_line_errors_before_anything_is_built(aws, args, message):
     result = deploy(aws.environ, "--artifacts", ARTIFACTS, *args, "--dist", "/nonexistent/dist", expect=2)
     assert message in result.stderr
@@ -374,7 +492,17 @@ def test_bad_options_are_one_line_errors_before_anything_is_built(aws, args, mes
 
 
 def test_a_failing_call_is_one_line_and_exit_1(aws, wheel):
-    result = deploy(aws.environ, "--artifacts", "s3://no-such-bucket/deploy", "--lakehouse", LAKEHOUSE,
-                    "--cluster-id", "j-1", "--wheel", str(wheel), expect=1)
+    result = deploy(
+        aws.environ,
+        "--artifacts",
+        "s3://no-such-bucket/deploy",
+        "--lakehouse",
+        LAKEHOUSE,
+        "--cluster-id",
+        "j-1",
+        "--wheel",
+        str(wheel),
+        expect=1,
+    )
     assert result.stderr.startswith("deploy/emr/emr.py: error: s3 upload_file: ")
     assert "NoSuchBucket" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,22 +1,21 @@
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from commitpack.jobs import cli as cli_module
-from commitpack.jobs.cli import JOB_MODULES, build_parser, main
+from commitpack.jobs.cli import build_parser, main
+from commitpack.jobs.stages import MODULES
 
-COMMANDS = [name.replace("_", "-") for name in JOB_MODULES]
+COMMANDS = [name.replace("_", "-") for name in MODULES]
 
 
 def test_every_job_module_is_a_subcommand_and_a_spark_submit_script():
     repo = Path(__file__).resolve().parents[2]
-    for module in cli_module.job_modules():
+    for module in cli_module.stages():
         assert module.COMMAND in COMMANDS
-        script = repo / "jobs" / f"{module.__name__.rsplit('.', 1)[1]}.py"
+        script = repo / "jobs" / "stages" / f"{module.__name__.rsplit('.', 1)[1]}.py"
         assert 'if __name__ == "__main__":' in script.read_text(), script
 
 
@@ -37,18 +36,27 @@ def test_top_level_help_lists_every_command(cli):
         assert f"    {command}" in done.stdout
 
 
-@pytest.mark.parametrize("argv, exit_code, message", [
-    (["fetch", "--bogus"], 2, "unrecognized arguments: --bogus"),
-    (["nonsense"], 2, "invalid choice: 'nonsense'"),
-    (["ingest-gharchive"], 2, "the following arguments are required: --input"),
-    (["ingest-gharchive", "--input", "/nonexistent/2024-01-01-*.json.gz"], 2,
-     "--input /nonexistent/2024-01-01-*.json.gz: no such file or directory"),
-    (["ingest-bigquery", "--commits", "/nonexistent/commits", "--licenses", "/nonexistent/l"], 2,
-     "--commits /nonexistent/commits: no such file or directory"),
-    (["index", "--config", "/nonexistent.yaml"], 2, "--config /nonexistent.yaml: no such file"),
-    (["index", "--set", "index.nope=1"], 2, "unknown setting 'index.nope'"),
-    (["pipeline", "--commits", "x"], 2, "--commits and --licenses go together"),
-])
+@pytest.mark.parametrize(
+    "argv, exit_code, message",
+    [
+        (["fetch", "--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["nonsense"], 2, "invalid choice: 'nonsense'"),
+        (["ingest-gharchive"], 2, "the following arguments are required: --input"),
+        (
+            ["ingest-gharchive", "--input", "/nonexistent/2024-01-01-*.json.gz"],
+            2,
+            "--input /nonexistent/2024-01-01-*.json.gz: no such file or directory",
+        ),
+        (
+            ["ingest-bigquery", "--commits", "/nonexistent/commits", "--licenses", "/nonexistent/l"],
+            2,
+            "--commits /nonexistent/commits: no such file or directory",
+        ),
+        (["index", "--config", "/nonexistent.yaml"], 2, "--config /nonexistent.yaml: no such file"),
+        (["index", "--set", "index.nope=1"], 2, "unknown setting 'index.nope'"),
+        (["pipeline", "--commits", "x"], 2, "--commits and --licenses go together"),
+    ],
+)
 def test_bad_input_is_one_line_and_non_zero(argv, exit_code, message, capsys):
     assert main(argv) == exit_code
     err = capsys.readouterr().err
@@ -75,8 +83,15 @@ def test_missing_java_is_one_clear_line(cli, tmp_path):
 def test_unresolvable_delta_jars_are_one_clear_line(cli, tmp_path):
     """An empty jar cache and an unreachable Maven repository: no Ivy dump, no Java trace."""
     env = dict(os.environ, HOME=str(tmp_path / "home"), COMMITPACK_IVY_DIR=str(tmp_path / "ivy"))
-    done = cli("--lakehouse", str(tmp_path / "lh"), "--set", "spark.maven_repository=http://127.0.0.1:9/maven2/",
-               "index", env=env, timeout=300)
+    done = cli(
+        "--lakehouse",
+        str(tmp_path / "lh"),
+        "--set",
+        "spark.maven_repository=http://127.0.0.1:9/maven2/",
+        "index",
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "could not resolve io.delta#delta-spark" in done.stderr

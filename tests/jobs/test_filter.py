@@ -1,4 +1,4 @@
-"""CommitPackFT rules: for each, rows it must keep and rows it must drop (SPEC section 4)."""
+"""CommitPackFT rules: for each, rows it must keep and rows it must drop (README "CommitPackFT")."""
 
 from __future__ import annotations
 
@@ -7,15 +7,27 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from commitpack.jobs import filter as ft
-from commitpack.jobs.config import Config
+from commitpack.jobs.rules.commitpackft import clean_subject, token_counter
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.stages import filter as ft
 from commitpack.udfs import decontamination
 
-CODE_OLD = "".join(f"def read_{i}(path):\n    with open(path) as handle:\n        return handle.read()\n\n" for i in range(4))
+CODE_OLD = "".join(
+    f"def read_{i}(path):\n    with open(path) as handle:\n        return handle.read()\n\n" for i in range(4)
+)
 CODE_NEW = CODE_OLD + "def read_all(paths):\n    return [read_0(p) for p in paths]\n"
-BASE = {"commit": None, "lang": "python", "repo": "octo/kit", "status": "ok", "detail": None,
-        "old_contents": CODE_OLD, "new_contents": CODE_NEW, "new_file": "src/reader.py",
-        "subject": "Fix the crash on empty input files", "message": None}
+BASE = {
+    "commit": None,
+    "lang": "python",
+    "repo": "octo/kit",
+    "status": "ok",
+    "detail": None,
+    "old_contents": CODE_OLD,
+    "new_contents": CODE_NEW,
+    "new_file": "src/reader.py",
+    "subject": "Fix the crash on empty input files",
+    "message": None,
+}
 
 
 def rows_of(spark, cases: list[dict]):
@@ -24,13 +36,16 @@ def rows_of(spark, cases: list[dict]):
         row = {**BASE, "commit": f"{i:040x}", **case}
         row["message"] = row["message"] or row["subject"]
         rows.append(row)
-    return spark.createDataFrame(rows, "commit string, lang string, repo string, status string, detail string, "
-                                       "old_contents string, new_contents string, new_file string, subject string, message string")
+    return spark.createDataFrame(
+        rows,
+        "commit string, lang string, repo string, status string, detail string, "
+        "old_contents string, new_contents string, new_file string, subject string, message string",
+    )
 
 
 def decide(spark, cases, *overrides, grams=None):
-    cfg = Config.load(overrides=list(overrides))
-    found = ft.decide(rows_of(spark, cases), cfg, ft.token_counter(cfg.get("filter.tokens.tokenizer")), grams)
+    cfg = load_settings(overrides=list(overrides))
+    found = ft.decide(rows_of(spark, cases), cfg, token_counter(cfg.filter.tokens.tokenizer), grams)
     return [r.asDict() for r in found.orderBy("commit").collect()]
 
 
@@ -42,30 +57,65 @@ CASES = {
     "contents_new_empty": ([{"new_contents": ""}], [{}]),
     "contents_unchanged": ([{"new_contents": CODE_OLD}], [{}]),
     "subject_has_hash": ([{"subject": "Fix the crash on empty input (see #12)"}], [{}]),
-    "subject_names_file": ([{"subject": "Fix the crash in the Reader on empty input"}],
-                           [{"subject": "Fix the crash in the Reader on empty input", "new_file": "src/parser.py"}]),
+    "subject_names_file": (
+        [{"subject": "Fix the crash in the Reader on empty input"}],
+        [{"subject": "Fix the crash in the Reader on empty input", "new_file": "src/parser.py"}],
+    ),
     "subject_length": ([{"subject": "Fix ab c d"}, {"subject": "Fix " + "long " * 250}], [{"subject": "Fix a b c d"}]),
     "subject_word_count": ([{"subject": "Fix crashing parsers"}], [{"subject": "Fix the crash on input"}]),
     "subject_not_capitalized": ([{"subject": "fix the crash on empty input files"}], [{}]),
-    "subject_not_imperative": ([{"subject": "Fixed the crash on empty input files"}, {"subject": "Speedup the loader for big inputs"}],
-                               [{"subject": "Speed up the loader for big inputs"}, {"subject": "Deal with empty input files gracefully"},
-                                {"subject": "Brush up the loader for big inputs"}]),
-    "subject_junk_phrase": ([{"subject": "Merge branch 'main' into the loader"}, {"subject": "Add link to https://example.com for docs"},
-                             {"subject": "Add WIP support for the loader code"}, {"subject": "Update code review notes for the team"}],
-                            [{"subject": "Add wiping of temporary files on exit"}]),
-    "subject_version_or_hash": ([{"subject": "Revert 1234567890abcdef1234567890abcdef12345678 since it broke builds"}],
-                                [{"subject": "Revert the change that broke the builds"}]),
-    "subject_issue_reference": ([{"subject": "Fix issue 42 in the input loader"}, {"subject": "Fix bug 7 in the input loader"}],
-                                [{"subject": "Fix the issue with the input loader"}]),
-    "subject_first_person": ([{"subject": "Fix what i broke in the loader"}, {"subject": "Fix the loader i've broken yesterday"},
-                              {"subject": "Add the tests i'm sure we need"}],
-                             [{"subject": "Fix the loader in interactive mode"}]),
-    "subject_thanks": ([{"subject": "Fix the loader crash, thanks to Bob for the report"}], [{"subject": "Fix the loader crash, thanks all"}]),
+    "subject_not_imperative": (
+        [{"subject": "Fixed the crash on empty input files"}, {"subject": "Speedup the loader for big inputs"}],
+        [
+            {"subject": "Speed up the loader for big inputs"},
+            {"subject": "Deal with empty input files gracefully"},
+            {"subject": "Brush up the loader for big inputs"},
+        ],
+    ),
+    "subject_junk_phrase": (
+        [
+            {"subject": "Merge branch 'main' into the loader"},
+            {"subject": "Add link to https://example.com for docs"},
+            {"subject": "Add WIP support for the loader code"},
+            {"subject": "Update code review notes for the team"},
+        ],
+        [{"subject": "Add wiping of temporary files on exit"}],
+    ),
+    "subject_version_or_hash": (
+        [{"subject": "Revert 1234567890abcdef1234567890abcdef12345678 since it broke builds"}],
+        [{"subject": "Revert the change that broke the builds"}],
+    ),
+    "subject_issue_reference": (
+        [{"subject": "Fix issue 42 in the input loader"}, {"subject": "Fix bug 7 in the input loader"}],
+        [{"subject": "Fix the issue with the input loader"}],
+    ),
+    "subject_first_person": (
+        [
+            {"subject": "Fix what i broke in the loader"},
+            {"subject": "Fix the loader i've broken yesterday"},
+            {"subject": "Add the tests i'm sure we need"},
+        ],
+        [{"subject": "Fix the loader in interactive mode"}],
+    ),
+    "subject_thanks": (
+        [{"subject": "Fix the loader crash, thanks to Bob for the report"}],
+        [{"subject": "Fix the loader crash, thanks all"}],
+    ),
     "token_length": ([{"old_contents": "a = 1\n", "new_contents": "a = 2\n"}, {"new_contents": CODE_NEW * 20}], [{}]),
-    "message_language": ([{"message": "Fix the crash on empty input files\n\nSe corrige el error del lector cuando la entrada "
-                                      "está vacía y se añaden pruebas para todos los casos que faltaban."}],
-                         [{"message": "Fix the crash on empty input files\n\nThe reader now returns an empty list when the "
-                                      "file has no lines, and the tests cover it."}]),
+    "message_language": (
+        [
+            {
+                "message": "Fix the crash on empty input files\n\nSe corrige el error del lector cuando la entrada "
+                "está vacía y se añaden pruebas para todos los casos que faltaban."
+            }
+        ],
+        [
+            {
+                "message": "Fix the crash on empty input files\n\nThe reader now returns an empty list when the "
+                "file has no lines, and the tests cover it."
+            }
+        ],
+    ),
 }
 
 
@@ -73,47 +123,63 @@ CASES = {
 def test_each_rule_drops_its_rows_and_keeps_others(spark, rule):
     drop, keep = CASES[rule]
     got = reasons(spark, drop + keep)
-    assert got[:len(drop)] == [rule] * len(drop)
-    assert got[len(drop):] == [None] * len(keep)
+    assert got[: len(drop)] == [rule] * len(drop)
+    assert got[len(drop) :] == [None] * len(keep)
 
 
 def test_contents_too_long_counts_characters_of_the_old_file(spark):
     # The token rule would drop such files anyway: switched off to see this rule alone.
-    got = reasons(spark, [{"old_contents": "x" * 50_000}, {"old_contents": "x" * 49_999}], "filter.disable=[token_length]")
+    got = reasons(
+        spark, [{"old_contents": "x" * 50_000}, {"old_contents": "x" * 49_999}], "filter.disable=[token_length]"
+    )
     assert got == ["contents_too_long", None]
 
 
 def test_junk_subjects_are_dropped_when_short_subjects_are_admitted(spark):
     # With the default thresholds every exact junk subject is too short: relax them to reach the rule.
-    got = reasons(spark, [{"subject": "Update readme"}, {"subject": "Update readme files"}], "filter.disable=[subject_word_count]")
+    got = reasons(
+        spark, [{"subject": "Update readme"}, {"subject": "Update readme files"}], "filter.disable=[subject_word_count]"
+    )
     assert got == ["subject_junk", None]
 
 
-@pytest.mark.parametrize("raw,clean", [
-    ("[skip ci] Fix the crash on empty input", "Fix the crash on empty input"),
-    ("Fix the crash on empty input [ci skip]", "Fix the crash on empty input"),
-    ("[core] Fix the crash on empty input", "Fix the crash on empty input"),
-    ("docs/api.py: Fix the crash on empty input", "Fix the crash on empty input"),
-    ("Fix the crash on empty input [wip]", "Fix the crash on empty input"),
-    ("Fix the crash on empty input (#123)", "Fix the crash on empty input"),
-    ("  Fix the crash: on empty input  ", "Fix the crash: on empty input"),
-])
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("[skip ci] Fix the crash on empty input", "Fix the crash on empty input"),
+        ("Fix the crash on empty input [ci skip]", "Fix the crash on empty input"),
+        ("[core] Fix the crash on empty input", "Fix the crash on empty input"),
+        ("docs/api.py: Fix the crash on empty input", "Fix the crash on empty input"),
+        ("Fix the crash on empty input [wip]", "Fix the crash on empty input"),
+        ("Fix the crash on empty input (#123)", "Fix the crash on empty input"),
+        ("  Fix the crash: on empty input  ", "Fix the crash: on empty input"),
+    ],
+)
 def test_subjects_are_cleaned_before_the_rules(spark, raw, clean):
-    got = spark.createDataFrame([(raw,)], "s string").select(ft.clean_subject(F.col("s")).alias("c")).first().c
+    got = spark.createDataFrame([(raw,)], "s string").select(clean_subject(F.col("s")).alias("c")).first().c
     assert got == clean
 
 
 def test_a_cleaned_subject_passes_where_the_raw_one_would_not(spark):
     assert reasons(spark, [{"subject": "docs: Fix the crash on empty input files"}]) == [None]
-    assert decide(spark, [{"subject": "[ci skip] Fix the crash on empty input files"}])[0]["subject"] == "Fix the crash on empty input files"
+    assert (
+        decide(spark, [{"subject": "[ci skip] Fix the crash on empty input files"}])[0]["subject"]
+        == "Fix the crash on empty input files"
+    )
 
 
 def test_the_bump_sample_is_about_a_tenth_and_the_same_on_every_run(spark):
     cases = [{"subject": f"Bump the loader version to 1.{i}.0 now"} for i in range(400)]
-    cfg = Config.load()
+    cfg = load_settings()
     rows = rows_of(spark, cases)
-    first = {r.commit for r in ft.decide(rows.repartition(7), cfg, ft.token_counter(None), None).where("reason IS NULL").collect()}
-    again = {r.commit for r in ft.decide(rows.repartition(2), cfg, ft.token_counter(None), None).where("reason IS NULL").collect()}
+    first = {
+        r.commit
+        for r in ft.decide(rows.repartition(7), cfg, token_counter(None), None).where("reason IS NULL").collect()
+    }
+    again = {
+        r.commit
+        for r in ft.decide(rows.repartition(2), cfg, token_counter(None), None).where("reason IS NULL").collect()
+    }
     assert first == again
     assert 20 <= len(first) <= 60
     other_seed = reasons(spark, cases, "filter.bump.seed=7")
@@ -125,9 +191,11 @@ def test_the_bump_sample_is_about_a_tenth_and_the_same_on_every_run(spark):
 
 
 def test_a_rule_can_be_switched_off_and_unknown_names_are_refused(spark):
-    assert reasons(spark, [{"subject": "Fixed the crash on empty input files"}], "filter.disable=[subject_not_imperative]") == [None]
+    assert reasons(
+        spark, [{"subject": "Fixed the crash on empty input files"}], "filter.disable=[subject_not_imperative]"
+    ) == [None]
     with pytest.raises(Exception, match="unknown rule"):
-        ft.validate(Config.load(overrides=["filter.disable=[no_such_rule]"]))
+        ft.validate(load_settings(overrides=["filter.disable=[no_such_rule]"]))
 
 
 def test_unfetched_rows_keep_their_fetch_status_as_reason(spark):
@@ -163,53 +231,93 @@ def test_a_planted_humaneval_solution_is_decontaminated(spark, tmp_path):
     problems = decontamination.humaneval_problems()
     solution = problems[12]["text"].split("\n    assert")[0]  # prompt and solution, without the tests
     mine = tmp_path / "mine.jsonl"
-    mine.write_text(json.dumps({"task_id": "loader/1", "prompt": "def load_config(path):\n    return parse_yaml_file(path, strict=True, "
-                                                                    "allow_duplicates=False, encoding='utf-8')\n"}) + "\n")
-    cfg = Config.load(overrides=[f"filter.decontaminate.benchmarks=[{mine}]"])
+    mine.write_text(
+        json.dumps(
+            {
+                "task_id": "loader/1",
+                "prompt": "def load_config(path):\n    return parse_yaml_file(path, strict=True, "
+                "allow_duplicates=False, encoding='utf-8')\n",
+            }
+        )
+        + "\n"
+    )
+    cfg = load_settings(overrides=[f"filter.decontaminate.benchmarks=[{mine}]"])
     grams, names = ft.evaluation_grams(cfg)
     assert len(names) == 2
-    got = decide(spark, [{"new_contents": CODE_OLD + solution}, {},
-                         {"new_contents": CODE_OLD + "def load_config(path):\n    return parse_yaml_file(path, strict=True, "
-                                                     "allow_duplicates=False, encoding='utf-8')\n"}], grams=grams)
+    got = decide(
+        spark,
+        [
+            {"new_contents": CODE_OLD + solution},
+            {},
+            {
+                "new_contents": CODE_OLD + "def load_config(path):\n    return parse_yaml_file(path, strict=True, "
+                "allow_duplicates=False, encoding='utf-8')\n"
+            },
+        ],
+        grams=grams,
+    )
     assert [(g["reason"], g["detail"]) for g in got] == [
-        ("contaminated", "new_contents:HumanEval/12"), (None, None), ("contaminated", "new_contents:mine:loader/1")]
+        ("contaminated", "new_contents:HumanEval/12"),
+        (None, None),
+        ("contaminated", "new_contents:mine:loader/1"),
+    ]
 
 
 def test_language_and_decontamination_each_decide_alone_and_in_order(spark):
     """Both run in one pass through Python: a row is dropped by the first of them that fails, its
     detail names an overlap only when contamination dropped it, and either rule can be off."""
     solution = decontamination.humaneval_problems()[12]["text"].split("\n    assert")[0]
-    grams, _ = ft.evaluation_grams(Config.load())
+    grams, _ = ft.evaluation_grams(load_settings())
     spanish = "Corrige el error del lector cuando la entrada está vacía y el archivo no existe en el disco"
-    cases = [{"new_contents": CODE_OLD + solution, "message": spanish}, {"new_contents": CODE_OLD + solution}, {"message": spanish}]
+    cases = [
+        {"new_contents": CODE_OLD + solution, "message": spanish},
+        {"new_contents": CODE_OLD + solution},
+        {"message": spanish},
+    ]
     both = decide(spark, cases, grams=grams)
     assert [(g["reason"], g["detail"]) for g in both] == [
-        ("message_language", None), ("contaminated", "new_contents:HumanEval/12"), ("message_language", None)]
+        ("message_language", None),
+        ("contaminated", "new_contents:HumanEval/12"),
+        ("message_language", None),
+    ]
     no_language = decide(spark, cases, "filter.disable=[message_language]", grams=grams)
-    assert [(g["reason"], g["message_lang"]) for g in no_language] == [("contaminated", None), ("contaminated", None), (None, None)]
+    assert [(g["reason"], g["message_lang"]) for g in no_language] == [
+        ("contaminated", None),
+        ("contaminated", None),
+        (None, None),
+    ]
     no_contamination = decide(spark, cases, "filter.disable=[contaminated]", grams=grams)
     assert [g["reason"] for g in no_contamination] == ["message_language", None, "message_language"]
     assert no_contamination[1]["message_lang"] == "en"
 
 
 def test_filter_stage_writes_decisions_and_a_funnel_that_adds_up(spark, lakehouse):
-    from commitpack.jobs.report import StageSummary
+    from commitpack.jobs.runtime.report import StageSummary
     from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
 
-    cases = [{}, {"subject": "fixed it"}, {"lang": "go", "new_file": "main.go"}, {"status": "too_large", "new_contents": None}]
+    cases = [
+        {},
+        {"subject": "fixed it"},
+        {"lang": "go", "new_file": "main.go"},
+        {"status": "too_large", "new_contents": None},
+    ]
     raw = rows_of(spark, cases).withColumn("old_file", F.col("new_file"))
     for column in set(COMMITPACK.columns) - set(raw.columns):
         raw = raw.withColumn(column, F.lit(None))
     lakehouse.replace(COMMITPACK, raw)
-    summary = ft.run(spark, Config.load(), lakehouse, None)
+    summary = ft.run(spark, load_settings(), lakehouse, None)
     assert isinstance(summary, StageSummary)
     assert (summary.rows_in, summary.rows_out) == (4, 2)
     assert summary.dropped == {"subject_length": 1, "fetch:too_large": 1}
     funnel = {(r.step, r.reason, r.lang): (r.rows, r.bytes) for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()}
     size = len(CODE_OLD.encode()) + len(CODE_NEW.encode())
-    assert funnel == {(None, None, "python"): (1, size), (None, None, "go"): (1, size),
-                      ("filter", "subject_length", "python"): (1, size), ("fetch", "fetch:too_large", "python"): (1, len(CODE_OLD))}
+    assert funnel == {
+        (None, None, "python"): (1, size),
+        (None, None, "go"): (1, size),
+        ("filter", "subject_length", "python"): (1, size),
+        ("fetch", "fetch:too_large", "python"): (1, len(CODE_OLD)),
+    }
     assert lakehouse.read(COMMITPACKFT_DECISIONS).count() == 4
     # A rerun replaces, it does not append.
-    ft.run(spark, Config.load(), lakehouse, None)
+    ft.run(spark, load_settings(), lakehouse, None)
     assert lakehouse.read(COMMITPACKFT_DECISIONS).count() == 4

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from commitpack.jobs.graph import connected_components
+from commitpack.jobs.transforms.graph import connected_components
 
 
 def reference(edges):
@@ -34,14 +34,22 @@ def graphs():
     cycles = [(i, (i + 1) % 10) for i in range(10)] + [(100 + i, 100 + (i + 1) % 7) for i in range(7)]
     sparse = [(rng.randrange(300), rng.randrange(300)) for _ in range(250)]
     with_loops = [(5, 5), (5, 6), (7, 7)]
-    return {"chain": chain, "reversed_chain": reversed_chain, "star": star, "cycles": cycles,
-            "sparse": sparse, "self_loops_only_count_with_an_edge": with_loops}
+    return {
+        "chain": chain,
+        "reversed_chain": reversed_chain,
+        "star": star,
+        "cycles": cycles,
+        "sparse": sparse,
+        "self_loops_only_count_with_an_edge": with_loops,
+    }
 
 
 @pytest.mark.parametrize("name", list(graphs()))
 def test_components_match_union_find(spark, name):
     edges = graphs()[name]
-    got = {r.node: r.component for r in connected_components(spark.createDataFrame(edges, "src long, dst long")).collect()}
+    got = {
+        r.node: r.component for r in connected_components(spark.createDataFrame(edges, "src long, dst long")).collect()
+    }
     expected = {n: c for n, c in reference([e for e in edges if e[0] != e[1]]).items()}
     assert got == expected
 
@@ -51,5 +59,8 @@ def test_string_nodes_and_partitioning_do_not_change_labels(spark):
     one = spark.createDataFrame(edges, "src string, dst string").coalesce(1)
     many = spark.createDataFrame(edges * 3, "src string, dst string").repartition(7)
     label = lambda df: sorted((r.node, r.component) for r in connected_components(df).collect())  # noqa: E731
-    assert label(one) == label(many) == [("acme/y", "acme/y"), ("octo/a", "octo/a"), ("octo/b", "octo/a"),
-                                         ("octo/c", "octo/a"), ("zed/x", "acme/y")]
+    assert (
+        label(one)
+        == label(many)
+        == [("acme/y", "acme/y"), ("octo/a", "octo/a"), ("octo/b", "octo/a"), ("octo/c", "octo/a"), ("zed/x", "acme/y")]
+    )

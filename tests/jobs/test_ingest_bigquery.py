@@ -6,14 +6,25 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from commitpack.jobs import ingest_bigquery
-from commitpack.jobs.errors import UsageError
-from commitpack.jobs.lakehouse import Lakehouse
-from commitpack.jobs.sample import as_json_export, bigquery_commit_row
+from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.runtime.lakehouse import Lakehouse
+from commitpack.jobs.sample.bigquery import as_json_export, bigquery_commit_row
+from commitpack.jobs.stages import ingest_bigquery
 from commitpack.schemas import sources
 
-COLUMNS = ["commit", "tree", "parent", "author", "committer", "subject", "message", "difference",
-           "difference_truncated", "repo_name", "encoding"]
+COLUMNS = [
+    "commit",
+    "tree",
+    "parent",
+    "author",
+    "committer",
+    "subject",
+    "message",
+    "difference",
+    "difference_truncated",
+    "repo_name",
+    "encoding",
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +32,9 @@ def export_rows(sample):
     import pygit2
 
     repo = pygit2.Repository(str(sample.remotes / "acme/webapp.git"))
-    return [bigquery_commit_row(repo, c.sha, ["acme/webapp"]) for c in sample.commits.values() if c.repo == "acme/webapp"]
+    return [
+        bigquery_commit_row(repo, c.sha, ["acme/webapp"]) for c in sample.commits.values() if c.repo == "acme/webapp"
+    ]
 
 
 def old_shape(row):
@@ -48,26 +61,50 @@ def test_json_parquet_and_avro_exports_load_to_identical_rows(spark, tmp_path, e
     # JSON: INT64 as strings, dates as {seconds, nanos} records (written the way BigQuery does).
     json_dir = tmp_path / "json"
     json_dir.mkdir()
-    (json_dir / "commits-000000000000.json").write_text("\n".join(json.dumps(as_json_export(r)) for r in export_rows[:4]) + "\n")
-    (json_dir / "commits-000000000001.json").write_text("\n".join(json.dumps(as_json_export(r)) for r in export_rows[4:]) + "\n")
+    (json_dir / "commits-000000000000.json").write_text(
+        "\n".join(json.dumps(as_json_export(r)) for r in export_rows[:4]) + "\n"
+    )
+    (json_dir / "commits-000000000001.json").write_text(
+        "\n".join(json.dumps(as_json_export(r)) for r in export_rows[4:]) + "\n"
+    )
     # JSON of an older export: the date is a TIMESTAMP string.
     old_json = tmp_path / "oldjson"
     old_json.mkdir()
-    (old_json / "commits-000000000000.json").write_text("\n".join(
-        json.dumps(as_json_export({**r, "author": {**r["author"], "date": f"{old_shape(r)['author']['date']:%Y-%m-%d %H:%M:%S} UTC"},
-                                   "committer": {**r["committer"], "date": f"{old_shape(r)['committer']['date']:%Y-%m-%d %H:%M:%S.%f} UTC"}}))
-        for r in export_rows) + "\n")
+    (old_json / "commits-000000000000.json").write_text(
+        "\n".join(
+            json.dumps(
+                as_json_export(
+                    {
+                        **r,
+                        "author": {**r["author"], "date": f"{old_shape(r)['author']['date']:%Y-%m-%d %H:%M:%S} UTC"},
+                        "committer": {
+                            **r["committer"],
+                            "date": f"{old_shape(r)['committer']['date']:%Y-%m-%d %H:%M:%S.%f} UTC",
+                        },
+                    }
+                )
+            )
+            for r in export_rows
+        )
+        + "\n"
+    )
     # Parquet keeps INT64 types and the {seconds, nanos} record.
     parquet_dir = tmp_path / "parquet"
     parquet_dir.mkdir()
-    pq.write_table(pa.Table.from_pylist(export_rows, schema=to_arrow_schema(sources.BQ_COMMITS)),
-                   parquet_dir / "commits-000000000000.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(export_rows, schema=to_arrow_schema(sources.BQ_COMMITS)),
+        parquet_dir / "commits-000000000000.parquet",
+    )
     # Avro, from an older export (TIMESTAMP dates), written by Spark's Avro writer.
     avro_dir = tmp_path / "avro"
-    spark.createDataFrame([old_shape(r) for r in export_rows], sources.BQ_COMMITS_OLD).coalesce(2) \
-        .write.format("avro").save(str(avro_dir))
+    spark.createDataFrame([old_shape(r) for r in export_rows], sources.BQ_COMMITS_OLD).coalesce(2).write.format(
+        "avro"
+    ).save(str(avro_dir))
 
-    results = {d.name: bronze_rows(spark, tmp_path, d, run_stage, licenses) for d in (json_dir, old_json, parquet_dir, avro_dir)}
+    results = {
+        d.name: bronze_rows(spark, tmp_path, d, run_stage, licenses)
+        for d in (json_dir, old_json, parquet_dir, avro_dir)
+    }
     reference = results["json"][2]
     assert len(reference) == len(export_rows) == 9
     for fmt, (_, summary, rows) in results.items():
@@ -76,7 +113,9 @@ def test_json_parquet_and_avro_exports_load_to_identical_rows(spark, tmp_path, e
     first = reference[0]
     source = next(r for r in export_rows if r["commit"] == first.commit)
     assert first.author.time_sec == source["author"]["time_sec"]  # "1759777260" became a number
-    assert first.author.date == dt.datetime.fromtimestamp(source["author"]["time_sec"], dt.timezone.utc).replace(tzinfo=None)
+    assert first.author.date == dt.datetime.fromtimestamp(source["author"]["time_sec"], dt.timezone.utc).replace(
+        tzinfo=None
+    )
     assert first.difference[0].new_mode == source["difference"][0]["new_mode"]
 
 

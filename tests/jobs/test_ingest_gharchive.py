@@ -4,8 +4,8 @@ import shutil
 import pytest
 from delta.tables import DeltaTable
 
-from commitpack.jobs import ingest_gharchive
-from commitpack.jobs.errors import UsageError
+from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.stages import ingest_gharchive
 
 
 def name(path):
@@ -15,11 +15,18 @@ def name(path):
 def test_every_push_shape_loads_with_its_source_line(indexed, sample, expected):
     lakehouse, _, _ = indexed
     rows = {r.event_id: r for r in lakehouse.read("bronze.gharchive_pushes").collect()}
-    assert sorted(k for k in rows if not k.startswith("tl-")) == sorted(["2", "4", "5", "11", "12", "21", "31", "101", "111", "121", "122"])
+    assert sorted(k for k in rows if not k.startswith("tl-")) == sorted(
+        ["2", "4", "5", "11", "12", "21", "31", "101", "111", "121", "122"]
+    )
     # 2015+ events: the listed commits, in the event's order.
     py = rows["2"]
-    assert (py.repo_name, py.payload_format, py.size, py.source_line, name(py.source_file)) == \
-        ("octo/pyutils", "events", 10, 2, "2025-10-06-20.json.gz")
+    assert (py.repo_name, py.payload_format, py.size, py.source_line, name(py.source_file)) == (
+        "octo/pyutils",
+        "events",
+        10,
+        2,
+        "2025-10-06-20.json.gz",
+    )
     assert [c.sha for c in py.commits][0] == expected["commits"]["py-fix-pager"]["sha"]
     # "actor": {} still loads; the login is simply unknown.
     assert rows["21"].actor_login is None and rows["21"].repo_name == "octo/pyutils"
@@ -27,20 +34,33 @@ def test_every_push_shape_loads_with_its_source_line(indexed, sample, expected):
     assert (rows["12"].repo_name, rows["12"].source_line, len(rows["12"].commits)) == ("acme/webapp", 3, 8)
     # Since 2025-10-07: no commit list, no size.
     new = rows["101"]
-    assert (new.payload_format, new.size, new.commits, new.before) == \
-        ("events-2025", None, None, expected["commits"]["new-initial"]["sha"])
+    assert (new.payload_format, new.size, new.commits, new.before) == (
+        "events-2025",
+        None,
+        None,
+        expected["commits"]["new-initial"]["sha"],
+    )
     assert rows["111"].before == "0" * 40 and rows["111"].ref == "refs/heads/feature/flags"
     # 2013 timeline: repository {owner, name}, actor as a login, payload.shas.
     (timeline,) = [r for k, r in rows.items() if k.startswith("tl-")]
-    assert (timeline.repo_name, timeline.actor_login, timeline.payload_format, timeline.before) == \
-        ("gh/oldtimer", "oldtimer", "timeline", None)
-    assert [c.sha for c in timeline.commits] == [expected["commits"]["old-initial"]["sha"], expected["commits"]["old-fix"]["sha"]]
+    assert (timeline.repo_name, timeline.actor_login, timeline.payload_format, timeline.before) == (
+        "gh/oldtimer",
+        "oldtimer",
+        "timeline",
+        None,
+    )
+    assert [c.sha for c in timeline.commits] == [
+        expected["commits"]["old-initial"]["sha"],
+        expected["commits"]["old-fix"]["sha"],
+    ]
     assert str(timeline.created_at) == "2013-05-01 12:10:00"
 
 
 def test_damage_is_quarantined_with_file_line_and_reason(indexed):
     lakehouse, _, summaries = indexed
-    rows = sorted((name(r.source_file), r.source_line, r.reason) for r in lakehouse.read("bronze.gharchive_quarantine").collect())
+    rows = sorted(
+        (name(r.source_file), r.source_line, r.reason) for r in lakehouse.read("bronze.gharchive_quarantine").collect()
+    )
     assert rows == [
         ("2025-10-06-21.json.gz", 3, "cut_line"),
         ("2025-10-06-22.json.gz", 2, "missing_repo"),
@@ -90,7 +110,10 @@ def test_reloading_changes_nothing_and_a_repaired_file_is_reloaded(spark, lakeho
     pushes = lakehouse.read("bronze.gharchive_pushes")
     assert pushes.count() == 13 and pushes.where("event_id = '99'").count() == 1
     reasons = {r.reason for r in lakehouse.read("bronze.gharchive_quarantine").collect()}
-    assert "truncated_gzip" not in reasons and lakehouse.read("bronze.gharchive_files").where("status = 'truncated'").count() == 0
+    assert (
+        "truncated_gzip" not in reasons
+        and lakehouse.read("bronze.gharchive_files").where("status = 'truncated'").count() == 0
+    )
 
 
 def test_a_glob_that_matches_nothing_is_a_usage_error(spark, lakehouse, tmp_path, run_stage):
@@ -101,10 +124,16 @@ def test_a_glob_that_matches_nothing_is_a_usage_error(spark, lakehouse, tmp_path
 def test_missing_hours_are_gaps_within_a_day():
     import datetime as dt
 
-    from commitpack.jobs.ingest_gharchive import file_name_hour, missing_hours
+    from commitpack.jobs.stages.ingest_gharchive import file_name_hour, missing_hours
 
-    hours = [file_name_hour(f"s3://gharchive/2025-10-0{d}-{h}.json.gz") for d, h in
-             [(6, 20), (6, 23), (7, 0), (7, 1), (7, 3), (9, 5)]]
-    assert missing_hours(hours) == [dt.datetime(2025, 10, 6, 21), dt.datetime(2025, 10, 6, 22), dt.datetime(2025, 10, 7, 2)]
+    hours = [
+        file_name_hour(f"s3://gharchive/2025-10-0{d}-{h}.json.gz")
+        for d, h in [(6, 20), (6, 23), (7, 0), (7, 1), (7, 3), (9, 5)]
+    ]
+    assert missing_hours(hours) == [
+        dt.datetime(2025, 10, 6, 21),
+        dt.datetime(2025, 10, 6, 22),
+        dt.datetime(2025, 10, 7, 2),
+    ]
     assert file_name_hour("2013-05-01-12.json.gz") == dt.datetime(2013, 5, 1, 12)
     assert file_name_hour("notes.json.gz") is None

@@ -12,11 +12,23 @@ def table(lakehouse):
 
 
 def test_sync_writes_only_the_difference(spark, lakehouse):
-    assert lakehouse.sync(REPO_LICENSES, rows(spark, ("a/x", "mit"), ("b/y", "isc"))) == {"inserted": 2, "updated": 0, "deleted": 0}
+    assert lakehouse.sync(REPO_LICENSES, rows(spark, ("a/x", "mit"), ("b/y", "isc"))) == {
+        "inserted": 2,
+        "updated": 0,
+        "deleted": 0,
+    }
     version = DeltaTable.forPath(spark, lakehouse.path(REPO_LICENSES)).history(1).first().version
-    assert lakehouse.sync(REPO_LICENSES, rows(spark, ("b/y", "isc"), ("a/x", "mit"))) == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert lakehouse.sync(REPO_LICENSES, rows(spark, ("b/y", "isc"), ("a/x", "mit"))) == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+    }
     assert DeltaTable.forPath(spark, lakehouse.path(REPO_LICENSES)).history(1).first().version == version
-    assert lakehouse.sync(REPO_LICENSES, rows(spark, ("a/x", "apache-2.0"), ("c/z", "mit"))) == {"inserted": 1, "updated": 1, "deleted": 1}
+    assert lakehouse.sync(REPO_LICENSES, rows(spark, ("a/x", "apache-2.0"), ("c/z", "mit"))) == {
+        "inserted": 1,
+        "updated": 1,
+        "deleted": 1,
+    }
     assert table(lakehouse) == [("a/x", "apache-2.0"), ("c/z", "mit")]
 
 
@@ -24,5 +36,8 @@ def test_merge_inserts_new_keys_and_updates_only_when_asked(spark, lakehouse):
     lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "mit")))
     assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit"))) == {"inserted": 1, "updated": 0}
     assert table(lakehouse) == [("a/x", "mit"), ("b/y", "mit")]
-    assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit")), update_when="changed") == {"inserted": 0, "updated": 1}
+    assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit")), update_when="changed") == {
+        "inserted": 0,
+        "updated": 1,
+    }
     assert table(lakehouse) == [("a/x", "isc"), ("b/y", "mit")]

@@ -1,4 +1,3 @@
-import io
 import json
 import os
 import subprocess
@@ -6,12 +5,11 @@ import sys
 import textwrap
 
 import pytest
-from pyspark.sql import Row
 
-from commitpack.jobs.config import Config
-from commitpack.jobs.lakehouse import Lakehouse, normalize_root
-from commitpack.jobs.report import StageSummary, stage_run_rows
-from commitpack.jobs.session import _ConsolePump, get_session, spark_packages
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.runtime.lakehouse import Lakehouse, normalize_root
+from commitpack.jobs.runtime.report import StageSummary, stage_run_rows
+from commitpack.jobs.runtime.session import _ConsolePump, get_session, spark_packages
 
 
 def test_local_session_has_delta_utc_and_quiet_ui(spark):
@@ -22,7 +20,9 @@ def test_local_session_has_delta_utc_and_quiet_ui(spark):
 
 
 def test_existing_session_is_reused_without_overriding_its_settings(spark):
-    again = get_session(Config.load(overrides=["spark.master=local[1]", "spark.conf={spark.sql.shuffle.partitions: 99}"]))
+    again = get_session(
+        load_settings(overrides=["spark.master=local[1]", "spark.conf={spark.sql.shuffle.partitions: 99}"])
+    )
     assert again is spark
     assert spark.sparkContext.master == "local[2]"
     assert spark.conf.get("spark.sql.shuffle.partitions") != "99"
@@ -49,7 +49,7 @@ def test_delta_round_trip_merge_is_idempotent(lakehouse, spark):
 
 
 def test_missing_table_names_the_stage_to_run(lakehouse):
-    from commitpack.jobs.errors import JobError
+    from commitpack.jobs.runtime.errors import JobError
     from commitpack.schemas.meta import STAGE_RUNS
 
     assert not lakehouse.exists(STAGE_RUNS)
@@ -86,13 +86,13 @@ def test_console_pump_sends_progress_to_stderr_and_the_rest_to_the_log(tmp_path,
 def test_delta_round_trip_on_a_standalone_cluster(standalone_cluster, tmp_path, spark):
     script = textwrap.dedent(f"""
         import json
-        from commitpack.jobs.config import Config
-        from commitpack.jobs.lakehouse import Lakehouse
-        from commitpack.jobs.report import StageSummary, stage_run_rows
-        from commitpack.jobs.session import get_session
-        cfg = Config.load(overrides=["spark.progress=false"])
+        from commitpack.jobs.runtime.config import load_settings
+        from commitpack.jobs.runtime.lakehouse import Lakehouse
+        from commitpack.jobs.runtime.report import StageSummary, stage_run_rows
+        from commitpack.jobs.runtime.session import get_session
+        cfg = load_settings(overrides=["spark.progress=false"])
         spark = get_session(cfg, {standalone_cluster!r})
-        lh = Lakehouse(spark, {str(tmp_path / 'lh')!r})
+        lh = Lakehouse(spark, {str(tmp_path / "lh")!r})
         rows = spark.range(0, 40, numPartitions=4).selectExpr(
             "concat('run-', id) as run_id", "'cluster' as stage", "current_timestamp() as started_at",
             "current_timestamp() as finished_at", "id as rows_in", "id * 2 as rows_out",
@@ -121,7 +121,7 @@ def test_delta_round_trip_on_a_standalone_cluster(standalone_cluster, tmp_path, 
 def test_a_reused_session_gets_the_settings_results_depend_on(spark):
     spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
     try:
-        assert get_session(Config.load()) is spark
+        assert get_session(load_settings()) is spark
         assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")

@@ -6,7 +6,6 @@ the stages' own summaries and the tables, and their plots are read back as image
 from __future__ import annotations
 
 import re
-import sys
 import traceback
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def cells(path: Path) -> list[tuple[str, str]]:
     text = path.read_text()
     assert text.startswith(HEADER), f"{path.name}: not a Databricks notebook source file"
     result = []
-    for chunk in CELL_SEPARATOR.split(text[len(HEADER):]):
+    for chunk in CELL_SEPARATOR.split(text[len(HEADER) :]):
         lines = [line for line in chunk.strip("\n").splitlines() if line.strip()]
         magic = [line for line in lines if line.startswith("# MAGIC")]
         if magic:
@@ -87,7 +86,11 @@ def test_bronze_and_silver_counts_match_what_the_stages_reported(ran, indexed):
     quarantined = dict(zip(notebook["quarantine_by_reason"]["reason"], notebook["quarantine_by_reason"]["rows"]))
     ingest = summaries["ingest-gharchive"]
     # Damaged lines are rows the ingest dropped; a damaged or missing file is one row of its own.
-    lines = {reason.removeprefix("quarantine:"): n for reason, n in ingest.dropped.items() if reason.startswith("quarantine:")}
+    lines = {
+        reason.removeprefix("quarantine:"): n
+        for reason, n in ingest.dropped.items()
+        if reason.startswith("quarantine:")
+    }
     assert lines and {reason: quarantined.get(reason) for reason in lines} == lines
     whole_files = {reason: n for reason, n in quarantined.items() if reason not in lines}
     assert whole_files.pop("missing_hour", 0) == int(ingest.details["missing hours"])
@@ -115,7 +118,9 @@ def test_the_funnel_figures_equal_the_funnel_table_and_the_stage_summaries(ran, 
     by_rule = notebook["funnel_by_rule"]
     computed = {(step, rule): rows for step, rule, rows in zip(by_rule["step"], by_rule["rule"], by_rule["rows"])}
 
-    table = lakehouse.read("gold.commitpackft_funnel").groupBy("step", "reason").agg(F.sum("rows").alias("rows")).collect()
+    table = (
+        lakehouse.read("gold.commitpackft_funnel").groupBy("step", "reason").agg(F.sum("rows").alias("rows")).collect()
+    )
     assert computed == {(r.step or "kept", r.reason or ""): r.rows for r in table}
     # filter reports the rows fetch left without contents (fetch:<status>) and its own rules; dedup its own.
     dropped = {**summaries["filter"].dropped, **summaries["dedup"].dropped}

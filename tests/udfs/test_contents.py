@@ -1,22 +1,33 @@
 import subprocess
+from dataclasses import replace
 
-import pygit2
 import pytest
 
-from commitpack.jobs.sample import GITLINK, SYMLINK, RepoBuilder, Sample
-from commitpack.udfs.contents import ReadSettings, decode, read_change
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.jobs.sample.repos import GITLINK, SYMLINK, RepoBuilder, Sample
+from commitpack.udfs.contents import decode, read_change
 from commitpack.udfs.gitrepo import change_list
 
-SETTINGS = ReadSettings(max_blob_bytes=10_000)
+SETTINGS = replace(load_settings().fetch, max_blob_bytes=10_000)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     sample = Sample(tmp_path_factory.mktemp("contents"))
     b = RepoBuilder(sample, "t/faults")
-    b.commit("base", "Start", {"a.py": "x = 1\n", "notes.txt": "plain\n", "data.bin": b"\x00\x01", "big.json": "[]",
-                               "link.py": b"a.py", "vendor/lib": "1" * 40},
-             modes={"link.py": SYMLINK, "vendor/lib": GITLINK})
+    b.commit(
+        "base",
+        "Start",
+        {
+            "a.py": "x = 1\n",
+            "notes.txt": "plain\n",
+            "data.bin": b"\x00\x01",
+            "big.json": "[]",
+            "link.py": b"a.py",
+            "vendor/lib": "1" * 40,
+        },
+        modes={"link.py": SYMLINK, "vendor/lib": GITLINK},
+    )
     b.commit("text", "Change a", {"a.py": "x = 2\ny = 3\n"})
     b.commit("latin1", "Accent", {"notes.txt": "Caf\xe9 cr\xe8me\n".encode("latin-1")})
     b.commit("binary", "Bin", {"data.bin": b"\x00\x02\x03"})
@@ -29,13 +40,14 @@ def repo(tmp_path_factory):
 def row(repo, sample, key, **overrides):
     commit = repo[sample.sha(key)]
     (change,), _ = change_list(repo, commit)
-    base = {"commit": str(commit.id), "old_path": change.old_path, "new_path": change.new_path,
-            "old_blob": change.old_blob, "new_blob": change.new_blob, "old_mode": change.old_mode, "new_mode": change.new_mode}
+    base = {"commit": str(commit.id), **change}
     return {**base, **overrides}
 
 
 def cat_file(repo, blob):
-    return subprocess.run(["git", "--git-dir", repo.path, "cat-file", "blob", blob], capture_output=True, check=True).stdout
+    return subprocess.run(
+        ["git", "--git-dir", repo.path, "cat-file", "blob", blob], capture_output=True, check=True
+    ).stdout
 
 
 def test_text_change_is_byte_exact_with_its_diff(repo):
@@ -57,7 +69,9 @@ def test_non_utf8_falls_back_to_latin1_and_stays_exact(repo):
     assert out["new_contents"].encode("latin-1") == cat_file(r, out["new_blob"])
 
 
-@pytest.mark.parametrize("key, status", [("binary", "binary"), ("big", "too_large"), ("link", "symlink"), ("gitlink", "submodule")])
+@pytest.mark.parametrize(
+    "key, status", [("binary", "binary"), ("big", "too_large"), ("link", "symlink"), ("gitlink", "submodule")]
+)
 def test_faults_are_statuses_without_contents(repo, key, status):
     sample, r = repo
     out = read_change(r, row(r, sample, key), SETTINGS)

@@ -8,8 +8,10 @@ from commitpack.udfs.gharchive import FileReport, LineBatch, decode_files, decod
 
 
 def events(n, push_every=3):
-    return [json.dumps({"id": str(i), "type": "PushEvent" if i % push_every == 0 else "WatchEvent", "pad": "x" * (i % 50)})
-            for i in range(n)]
+    return [
+        json.dumps({"id": str(i), "type": "PushEvent" if i % push_every == 0 else "WatchEvent", "pad": "x" * (i % 50)})
+        for i in range(n)
+    ]
 
 
 def decoded(data, **kw):
@@ -27,7 +29,9 @@ def test_keeps_push_lines_with_their_line_numbers_across_many_chunks(monkeypatch
 
 
 def test_concatenated_gzip_members_and_a_final_line_without_newline():
-    data = gzip.compress(b'{"type":"PushEvent","id":"a"}\n') + gzip.compress(b'{"type":"WatchEvent"}\n{"type":"PushEvent","id":"b"}')
+    data = gzip.compress(b'{"type":"PushEvent","id":"a"}\n') + gzip.compress(
+        b'{"type":"WatchEvent"}\n{"type":"PushEvent","id":"b"}'
+    )
     lines, report = decoded(data)
     assert lines == [(1, b'{"type":"PushEvent","id":"a"}'), (3, b'{"type":"PushEvent","id":"b"}')]
     assert (report.status, report.lines) == ("complete", 3)
@@ -55,8 +59,15 @@ def test_arrow_wrapper_emits_lines_then_one_report_row_per_file():
     good = gzip.compress(b'{"type":"PushEvent"}\n{"type":"X"}\n')
     batch = pa.RecordBatch.from_pydict({"path": ["a.json.gz", "b.json.gz"], "content": [good, good[:10]]})
     rows = [r for out in decode_files(iter([batch]), 100) for r in out.to_pylist()]
-    assert rows[0] == {"source_file": "a.json.gz", "line_no": 1, "line": b'{"type":"PushEvent"}', "file_status": None,
-                       "file_detail": None, "file_lines": None, "file_push_lines": None}
+    assert rows[0] == {
+        "source_file": "a.json.gz",
+        "line_no": 1,
+        "line": b'{"type":"PushEvent"}',
+        "file_status": None,
+        "file_detail": None,
+        "file_lines": None,
+        "file_push_lines": None,
+    }
     assert rows[1]["line_no"] is None and rows[1]["file_status"] == "complete" and rows[1]["file_lines"] == 2
     assert rows[2]["source_file"] == "b.json.gz" and rows[2]["file_status"] == "truncated"
     assert len(rows) == 3

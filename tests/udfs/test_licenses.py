@@ -91,18 +91,31 @@ OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
 OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
 """
 
-BSD_2 = ("BSD 2-Clause License\n\nCopyright (c) 2018, Example Robotics Ltd.\nAll rights reserved.\n\n"
-         + _BSD_CONDITIONS + _BSD_DISCLAIMER)
+BSD_2 = (
+    "BSD 2-Clause License\n\nCopyright (c) 2018, Example Robotics Ltd.\nAll rights reserved.\n\n"
+    + _BSD_CONDITIONS
+    + _BSD_DISCLAIMER
+)
 
-BSD_3 = ("BSD 3-Clause License\n\nCopyright (c) 2016-2020, Northwind Data Systems\nAll rights reserved.\n\n"
-         + _BSD_CONDITIONS + _BSD_NAME_CLAUSE + _BSD_DISCLAIMER)
+BSD_3 = (
+    "BSD 3-Clause License\n\nCopyright (c) 2016-2020, Northwind Data Systems\nAll rights reserved.\n\n"
+    + _BSD_CONDITIONS
+    + _BSD_NAME_CLAUSE
+    + _BSD_DISCLAIMER
+)
 
 # The original 4-clause BSD adds the advertising clause; it is not in the key set.
-BSD_4 = ("Copyright (c) 1994 The Example Group.  All rights reserved.\n\n" + _BSD_CONDITIONS + """
+BSD_4 = (
+    "Copyright (c) 1994 The Example Group.  All rights reserved.\n\n"
+    + _BSD_CONDITIONS
+    + """
 3. All advertising materials mentioning features or use of this software
    must display the following acknowledgement:
    This product includes software developed by the Example Group.
-""" + _BSD_NAME_CLAUSE.replace("3.", "4.") + _BSD_DISCLAIMER)
+"""
+    + _BSD_NAME_CLAUSE.replace("3.", "4.")
+    + _BSD_DISCLAIMER
+)
 
 ISC = """\
 ISC License
@@ -563,65 +576,83 @@ def test_wrapping_does_not_matter(key, width):
     assert licenses.classify(rewrap(CANONICAL[key], width)) == key
 
 
-@pytest.mark.parametrize("text, key", [
-    (MIT_MARKDOWN, "mit"),
-    ("# " + MIT.replace("\n", "\n# "), "mit"),  # shell-comment markers
-    (MIT.replace('"', "\u201c").replace("--", "\u2014"), "mit"),
-    (APACHE_2_HEADER, "apache-2.0"),
-    ("Licensed under the [Apache License, Version 2.0](https://www.apache.org/licenses/LICENSE-2.0).", "apache-2.0"),
-    (GPL_3_NOTICE, "gpl-3.0"),
-    (LGPL_2_1_NOTICE, "lgpl-2.1"),
-    (MPL_2_HEADER, "mpl-2.0"),
-    ("# GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n", "gpl-3.0"),
-    ("GNU LESSER GENERAL PUBLIC LICENSE\n=================================\n\n_Version 2.1, February 1999_\n", "lgpl-2.1"),
-    ("## Creative Commons Legal Code\n\n### CC0 1.0 Universal\n", "cc0-1.0"),
-    ("DO WHAT THE F*CK YOU WANT TO PUBLIC LICENSE\n", "wtfpl"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        (MIT_MARKDOWN, "mit"),
+        ("# " + MIT.replace("\n", "\n# "), "mit"),  # shell-comment markers
+        (MIT.replace('"', "\u201c").replace("--", "\u2014"), "mit"),
+        (APACHE_2_HEADER, "apache-2.0"),
+        (
+            "Licensed under the [Apache License, Version 2.0](https://www.apache.org/licenses/LICENSE-2.0).",
+            "apache-2.0",
+        ),
+        (GPL_3_NOTICE, "gpl-3.0"),
+        (LGPL_2_1_NOTICE, "lgpl-2.1"),
+        (MPL_2_HEADER, "mpl-2.0"),
+        ("# GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n", "gpl-3.0"),
+        (
+            "GNU LESSER GENERAL PUBLIC LICENSE\n=================================\n\n_Version 2.1, February 1999_\n",
+            "lgpl-2.1",
+        ),
+        ("## Creative Commons Legal Code\n\n### CC0 1.0 Universal\n", "cc0-1.0"),
+        ("DO WHAT THE F*CK YOU WANT TO PUBLIC LICENSE\n", "wtfpl"),
+    ],
+)
 def test_formatting_variants(text, key):
     assert licenses.classify(text) == key
 
 
-@pytest.mark.parametrize("text, key", [
-    (GPL_3.split("  The licenses for most software")[0].split("Preamble")[1], "gpl-3.0"),
-    (AGPL_3.split("Preamble")[1].split("13.")[0], "agpl-3.0"),
-    (GPL_2.split("Preamble")[1], "gpl-2.0"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        (GPL_3.split("  The licenses for most software")[0].split("Preamble")[1], "gpl-3.0"),
+        (AGPL_3.split("Preamble")[1].split("13.")[0], "agpl-3.0"),
+        (GPL_2.split("Preamble")[1], "gpl-2.0"),
+    ],
+)
 def test_gnu_preambles_without_their_heading(text, key):
     assert licenses.classify(text) == key
 
 
-@pytest.mark.parametrize("text, not_key", [
-    (BSD_2, "bsd-3-clause"),
-    (BSD_3, "bsd-2-clause"),
-    (ISC, "mit"),
-    (MIT, "isc"),
-    (BSL_1, "mit"),
-    (GPL_3, "agpl-3.0"),
-    (GPL_3, "lgpl-3.0"),
-    (AGPL_3, "gpl-3.0"),
-    (LGPL_2_1, "gpl-2.0"),
-    (LGPL_3, "gpl-3.0"),
-    (EPL_1, "epl-2.0"),
-    (EPL_2, "epl-1.0"),
-    (EPL_2, "gpl-2.0"),
-    (MPL_2, "gpl-2.0"),
-    (MPL_2, "lgpl-2.1"),
-])
+@pytest.mark.parametrize(
+    "text, not_key",
+    [
+        (BSD_2, "bsd-3-clause"),
+        (BSD_3, "bsd-2-clause"),
+        (ISC, "mit"),
+        (MIT, "isc"),
+        (BSL_1, "mit"),
+        (GPL_3, "agpl-3.0"),
+        (GPL_3, "lgpl-3.0"),
+        (AGPL_3, "gpl-3.0"),
+        (LGPL_2_1, "gpl-2.0"),
+        (LGPL_3, "gpl-3.0"),
+        (EPL_1, "epl-2.0"),
+        (EPL_2, "epl-1.0"),
+        (EPL_2, "gpl-2.0"),
+        (MPL_2, "gpl-2.0"),
+        (MPL_2, "lgpl-2.1"),
+    ],
+)
 def test_confusable_pairs_stay_apart(text, not_key):
     assert licenses.classify(text) != not_key
 
 
-@pytest.mark.parametrize("text", [
-    MIT_NO_ATTRIBUTION,
-    ZERO_BSD,
-    BSD_4,
-    LIBRARY_GPL_2,
-    "Apache License\nVersion 1.1\n",
-    "Copyright (c) 2024 Example Corp. All rights reserved. Proprietary and confidential.",
-    "lorem ipsum dolor sit amet \x00\x01 ### ***",
-    "",
-    "  \n\t\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        MIT_NO_ATTRIBUTION,
+        ZERO_BSD,
+        BSD_4,
+        LIBRARY_GPL_2,
+        "Apache License\nVersion 1.1\n",
+        "Copyright (c) 2024 Example Corp. All rights reserved. Proprietary and confidential.",
+        "lorem ipsum dolor sit amet \x00\x01 ### ***",
+        "",
+        "  \n\t\n",
+    ],
+)
 def test_unknown_and_empty_texts_are_other(text):
     assert licenses.classify(text) == "other"
 
@@ -633,35 +664,62 @@ def test_the_license_that_starts_first_is_the_files_own():
     assert licenses.classify(BSD_3 + "\n\nBundled code:\n\n" + MIT) == "bsd-3-clause"
 
 
-@pytest.mark.parametrize("name", [
-    "LICENSE", "license", "License.md", "LICENCE.txt", "COPYING", "copying.rst", "UNLICENSE",
-    "COPYRIGHT", "LICENSE-MIT", "MIT-LICENSE", "mit-license.markdown", "LICENSE-APACHE",
-    "LICENSE_APACHE-2.0.txt", "COPYING.LESSER",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LICENSE",
+        "license",
+        "License.md",
+        "LICENCE.txt",
+        "COPYING",
+        "copying.rst",
+        "UNLICENSE",
+        "COPYRIGHT",
+        "LICENSE-MIT",
+        "MIT-LICENSE",
+        "mit-license.markdown",
+        "LICENSE-APACHE",
+        "LICENSE_APACHE-2.0.txt",
+        "COPYING.LESSER",
+    ],
+)
 def test_license_file_names(name):
     assert licenses.is_license_file(name)
 
 
-@pytest.mark.parametrize("name", [
-    "README.md", "LICENSE.html", "license.py", "LICENSES", "LICENSE-THIRD-PARTY",
-    "THIRD_PARTY_LICENSES.txt", "NOTICE", "package.json", "LICENSE.md.bak",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "README.md",
+        "LICENSE.html",
+        "license.py",
+        "LICENSES",
+        "LICENSE-THIRD-PARTY",
+        "THIRD_PARTY_LICENSES.txt",
+        "NOTICE",
+        "package.json",
+        "LICENSE.md.bak",
+    ],
+)
 def test_other_file_names(name):
     assert not licenses.is_license_file(name)
 
 
-@pytest.mark.parametrize("names, expected", [
-    (["README.md", "COPYING", "LICENSE.md"], "LICENSE.md"),
-    (["LICENSE.txt", "LICENSE"], "LICENSE"),
-    (["LICENSE-APACHE", "LICENSE-MIT"], "LICENSE-MIT"),
-    (["LICENSE-MIT", "LICENSE-ISC"], "LICENSE-ISC"),
-    (["COPYING.LESSER", "COPYING"], "COPYING"),
-    (["MIT-LICENSE", "UNLICENSE", "copying.txt"], "copying.txt"),
-    (["UNLICENSE", "COPYRIGHT"], "COPYRIGHT"),
-    (["license", "LICENSE"], "LICENSE"),
-    (["README.md", "setup.py"], None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "names, expected",
+    [
+        (["README.md", "COPYING", "LICENSE.md"], "LICENSE.md"),
+        (["LICENSE.txt", "LICENSE"], "LICENSE"),
+        (["LICENSE-APACHE", "LICENSE-MIT"], "LICENSE-MIT"),
+        (["LICENSE-MIT", "LICENSE-ISC"], "LICENSE-ISC"),
+        (["COPYING.LESSER", "COPYING"], "COPYING"),
+        (["MIT-LICENSE", "UNLICENSE", "copying.txt"], "copying.txt"),
+        (["UNLICENSE", "COPYRIGHT"], "COPYRIGHT"),
+        (["license", "LICENSE"], "LICENSE"),
+        (["README.md", "setup.py"], None),
+        ([], None),
+    ],
+)
 def test_pick_license_file_is_deterministic(names, expected):
     for ordering in itertools.permutations(names):
         assert licenses.pick_license_file(list(ordering)) == expected

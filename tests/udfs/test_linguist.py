@@ -169,6 +169,8 @@ disambiguations:
     # (e) programming before other types (Data last), (f) by name (Apt before Prog).
     assert ranked[("extension", ".x")] == ["dflt", "broad", "primary", "ruled", "apt", "prog", "data"]
     assert ranked[("filename", "Xfile")] == ["primary", "broad"]
+
+
 def _join(path: str, rows: list[tuple[str, str, str, int]]) -> list[str]:
     """What the Spark job does: join the path's suffix keys with the table, keep the matches of
     the smallest priority, order them by rank."""
@@ -187,13 +189,47 @@ def _join(path: str, rows: list[tuple[str, str, str, int]]) -> list[str]:
 def test_candidates_equal_the_join():
     rows = linguist.language_keys()
     paths = [
-        "README.md", "docs/index.md", "setup.py", "pkg/__init__.py", "src/main.c", "include/x.h",
-        "foo.cpp", "lib.hpp", "Makefile", "sub/GNUmakefile", "Dockerfile", "CMakeLists.txt",
-        ".gitignore", "web/.npmignore", "types.d.ts", "app.tsx", "script.sh", ".bashrc",
-        "Classes/foo.m", "Foo.JAVA", "welcome.blade.php", "config.cmake.in", "a.b.c.d.rb",
-        ".eslintrc.json", "HOSTS", "config.yaml", "lib.rs", "data.json", "notes.txt",
-        "notes.unknownext", "no_extension", ".py", "trailing.", "dir/", "x.yml", "script.pl",
-        "page.html", "foo.ts", "src/Program.cs", "lib/x.inc", "legacy.mod",
+        "README.md",
+        "docs/index.md",
+        "setup.py",
+        "pkg/__init__.py",
+        "src/main.c",
+        "include/x.h",
+        "foo.cpp",
+        "lib.hpp",
+        "Makefile",
+        "sub/GNUmakefile",
+        "Dockerfile",
+        "CMakeLists.txt",
+        ".gitignore",
+        "web/.npmignore",
+        "types.d.ts",
+        "app.tsx",
+        "script.sh",
+        ".bashrc",
+        "Classes/foo.m",
+        "Foo.JAVA",
+        "welcome.blade.php",
+        "config.cmake.in",
+        "a.b.c.d.rb",
+        ".eslintrc.json",
+        "HOSTS",
+        "config.yaml",
+        "lib.rs",
+        "data.json",
+        "notes.txt",
+        "notes.unknownext",
+        "no_extension",
+        ".py",
+        "trailing.",
+        "dir/",
+        "x.yml",
+        "script.pl",
+        "page.html",
+        "foo.ts",
+        "src/Program.cs",
+        "lib/x.inc",
+        "legacy.mod",
     ]
     for path in paths:
         assert linguist.candidates(path) == _join(path, rows), path

@@ -6,15 +6,23 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from commitpack.udfs.minhash import MinHashSettings, band_batches, jaccard
+from commitpack.jobs.runtime.config import load_settings
+from commitpack.udfs.minhash import band_batches, jaccard, parameters
 
-SETTINGS = MinHashSettings(num_perm=128, bands=32, shingle_words=5, seed=1)
-WORD_MULT = SETTINGS.parameters()[0]
+SETTINGS = load_settings(
+    overrides=[
+        "dedup.minhash.num_perm=128",
+        "dedup.minhash.bands=32",
+        "dedup.minhash.shingle_words=5",
+        "dedup.minhash.seed=1",
+    ]
+).dedup.minhash
+WORD_MULT = parameters(SETTINGS)[0]
 
 
 def string_shingles(text, k=5):
     words = (text or "").lower().split()
-    return {" ".join(words[i:i + k]) for i in range(max(len(words) - k + 1, 1))}
+    return {" ".join(words[i : i + k]) for i in range(max(len(words) - k + 1, 1))}
 
 
 def texts(seed=4, n=60):
@@ -37,8 +45,9 @@ def test_jaccard_equals_the_exact_similarity_of_string_shingles():
 
 
 def keys_of(batch_texts):
-    batch = pa.RecordBatch.from_arrays([pa.array([str(i) for i in range(len(batch_texts))]), pa.array(batch_texts, pa.string())],
-                                       ["id", "text"])
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([str(i) for i in range(len(batch_texts))]), pa.array(batch_texts, pa.string())], ["id", "text"]
+    )
     (out,) = list(band_batches(iter([batch]), SETTINGS))
     assert out.schema.names == ["id", "bands"] and out.column("id").to_pylist() == batch.column("id").to_pylist()
     return np.array(out.column("bands").to_pylist())

@@ -7,7 +7,9 @@ import pytest
 
 from commitpack.udfs.pyworker import reread_zip_directories_only_when_changed
 
-pytestmark = pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 re-reads zip directories lazily itself")
+pytestmark = pytest.mark.skipif(
+    sys.version_info >= (3, 12), reason="Python 3.12 re-reads zip directories lazily itself"
+)
 
 
 def write_zip(path, modules):

@@ -18,33 +18,54 @@ import yaml
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from commitpack.jobs.cli import job_main
-from commitpack.jobs.errors import UsageError
-from commitpack.jobs.report import StageSummary, progress
+from commitpack.jobs.runtime.command import stage_main
+from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.runtime.report import StageSummary, progress
+from commitpack.jobs.runtime.storage import FileSystem
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
+from commitpack.schemas.settings import as_plain
 from commitpack.udfs import tokens
 
 COMMAND = "export"
 HELP = "write CommitPackFT as JSONL/Parquet shards per language, with a dataset card"
 
-COLUMNS = ("commit", "old_file", "new_file", "old_contents", "new_contents", "subject", "message", "lang",
-           "license", "repos")
+COLUMNS = (
+    "commit",
+    "old_file",
+    "new_file",
+    "old_contents",
+    "new_contents",
+    "subject",
+    "message",
+    "lang",
+    "license",
+    "repos",
+)
 EXTENSIONS = {"jsonl": "jsonl", "parquet": "parquet"}
 FOLDERS = {"jsonl": "data", "parquet": "parquet"}
 
 
 def add_arguments(parser, within_pipeline: bool = False) -> None:
-    parser.add_argument("--output", dest="export.output", metavar="DIR", required=not within_pipeline,
-                        help="directory (or URI) for the shards and the dataset card")
+    parser.add_argument(
+        "--output",
+        dest="export.output",
+        metavar="DIR",
+        required=not within_pipeline,
+        help="directory (or URI) for the shards and the dataset card",
+    )
 
 
 # ----------------------------------------------------------------------------- transforms
 
+
 def sharded(rows: DataFrame, shards_per_lang: dict[str, int]) -> DataFrame:
     """Rows in export order with their shard number: stable across runs and partitionings."""
     counts = F.create_map(*[x for lang, n in shards_per_lang.items() for x in (F.lit(lang), F.lit(n))])
-    return (rows.select(*COLUMNS, F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"))
-            .repartition("lang", "shard").sortWithinPartitions("lang", "shard", "commit"))
+    return (
+        rows.select(*COLUMNS, F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"))
+        .repartition("lang", "shard")
+        .sortWithinPartitions("lang", "shard", "commit")
+    )
 
 
 def language_table(sizes: list[dict]) -> str:
@@ -65,7 +86,9 @@ def funnel_table(funnel: list[dict]) -> str:
         total[0] += row["rows"]
         total[1] += row["bytes"]
     lines = ["| step | rule | rows | MB |", "| --- | --- | ---: | ---: |"]
-    for (step, reason), (count, size) in sorted(totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0], kv[0][1] or "")):
+    for (step, reason), (count, size) in sorted(
+        totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0], kv[0][1] or "")
+    ):
         lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} |")
     return "\n".join(lines)
 
@@ -75,25 +98,60 @@ def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, 
         "pretty_name": "CommitPackFT (commitpack export)",
         "language": ["code", "en"],
         "task_categories": ["text-generation"],
-        "configs": [{"config_name": r["lang"], "data_files": [{"split": "train", "path": f"{FOLDERS[fmt]}/{r['lang']}/*.{EXTENSIONS[fmt]}"}]}
-                    for r in sizes],
+        "configs": [
+            {
+                "config_name": r["lang"],
+                "data_files": [{"split": "train", "path": f"{FOLDERS[fmt]}/{r['lang']}/*.{EXTENSIONS[fmt]}"}],
+            }
+            for r in sizes
+        ],
     }
-    return "\n".join([
-        "---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
-        "# CommitPackFT", "",
-        "Git commits turned into instructions: the cleaned commit subject is the instruction, the file before",
-        "the commit the input, the file after it the answer. Built by `commitpack` (OctoPack recipe, Delta Lake)",
-        "from permissively licensed repositories, filtered by the CommitPackFT rules, deduplicated by exact",
-        "and MinHash near-duplicate changes, and decontaminated against evaluation sets.", "",
-        "Fields: " + ", ".join(f"`{c}`" for c in COLUMNS) + ".", "",
-        "```python", "from datasets import load_dataset", f'ds = load_dataset("<this directory>", "{sizes[0]["lang"] if sizes else "python"}")',
-        "```", "",
-        "## Languages", "", language_table(sizes), "", "![rows and MB per language](plots/languages.png)", "",
-        "## Funnel", "", "Rows and MB dropped at each step by the first rule that dropped them.", "",
-        funnel_table(funnel), "", "![funnel](plots/funnel.png)", "",
-        "## Token counts", "", f"The token-length rule counted tokens with: {tokenizer}.", "",
-        "## Configuration", "", "```yaml", yaml.safe_dump(settings, sort_keys=False).rstrip(), "```", "",
-    ])
+    return "\n".join(
+        [
+            "---",
+            yaml.safe_dump(header, sort_keys=False).rstrip(),
+            "---",
+            "",
+            "# CommitPackFT",
+            "",
+            "Git commits turned into instructions: the cleaned commit subject is the instruction, the file before",
+            "the commit the input, the file after it the answer. Built by `commitpack` (OctoPack recipe, Delta Lake)",
+            "from permissively licensed repositories, filtered by the CommitPackFT rules, deduplicated by exact",
+            "and MinHash near-duplicate changes, and decontaminated against evaluation sets.",
+            "",
+            "Fields: " + ", ".join(f"`{c}`" for c in COLUMNS) + ".",
+            "",
+            "```python",
+            "from datasets import load_dataset",
+            f'ds = load_dataset("<this directory>", "{sizes[0]["lang"] if sizes else "python"}")',
+            "```",
+            "",
+            "## Languages",
+            "",
+            language_table(sizes),
+            "",
+            "![rows and MB per language](plots/languages.png)",
+            "",
+            "## Funnel",
+            "",
+            "Rows and MB dropped at each step by the first rule that dropped them.",
+            "",
+            funnel_table(funnel),
+            "",
+            "![funnel](plots/funnel.png)",
+            "",
+            "## Token counts",
+            "",
+            f"The token-length rule counted tokens with: {tokenizer}.",
+            "",
+            "## Configuration",
+            "",
+            "```yaml",
+            yaml.safe_dump(settings, sort_keys=False).rstrip(),
+            "```",
+            "",
+        ]
+    )
 
 
 def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
@@ -122,7 +180,9 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
         dropped[label] = dropped.get(label, 0) + row["rows"]
     items = sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.3 * len(items) + 1)))
-    ax.barh([k for k, _ in items], [v for _, v in items], color=["#55a868" if k == "kept" else "#c44e52" for k, _ in items])
+    ax.barh(
+        [k for k, _ in items], [v for _, v in items], color=["#55a868" if k == "kept" else "#c44e52" for k, _ in items]
+    )
     ax.invert_yaxis()
     ax.set_xlabel("rows")
     ax.set_title("Rows per rule (first rule that dropped them) and kept")
@@ -133,51 +193,13 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- files
 
-class Output:
-    """The export directory through Hadoop's FileSystem (any scheme Spark can write)."""
 
-    def __init__(self, spark, root: str):
-        jvm = spark.sparkContext._jvm
-        self._jvm = jvm
-        self._path = lambda p: jvm.org.apache.hadoop.fs.Path(p)
-        self.root = root.rstrip("/")
-        fs = self._path(self.root).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        # A checksummed filesystem (the local one, or Hive's proxy of it) would publish a .crc
-        # file beside each file; its raw filesystem does not.
-        checksummed = jvm.java.lang.Class.forName("org.apache.hadoop.fs.ChecksumFileSystem").isInstance(fs)
-        self.fs = fs.getRawFileSystem() if checksummed else fs
-
-    def child(self, relative: str) -> str:
-        return f"{self.root}/{relative}"
-
-    def clear(self, relative: str) -> None:
-        self.fs.delete(self._path(self.child(relative)), True)
-
-    def files(self, relative: str, suffix: str) -> list[str]:
-        path = self._path(self.child(relative))
-        if not self.fs.exists(path):
-            return []
-        return sorted(s.getPath().toString() for s in self.fs.listStatus(path) if s.getPath().getName().endswith(suffix))
-
-    def move(self, source: str, relative: str) -> None:
-        target = self._path(self.child(relative))
-        self.fs.mkdirs(target.getParent())
-        if not self.fs.rename(self._path(source), target):
-            raise OSError(f"could not move {source} to {target}")
-
-    def size(self, relative: str) -> int:
-        return int(self.fs.getContentSummary(self._path(self.child(relative))).getLength())
-
-    def put(self, local: Path, relative: str) -> None:
-        self.fs.copyFromLocalFile(False, True, self._path(str(local)), self._path(self.child(relative)))
-
-
-def write_shards(rows: DataFrame, out: Output, fmt: str, shards: dict[str, int]) -> None:
+def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int]) -> None:
     """One file per (language, shard), renamed to the datasets layout."""
     folder, ext = FOLDERS[fmt], EXTENSIONS[fmt]
     staging = f"_staging_{fmt}"
-    out.clear(staging)
-    out.clear(folder)
+    out.delete(staging)
+    out.delete(folder)
     writer = rows.write.partitionBy("lang", "shard").mode("overwrite")
     if fmt == "jsonl":
         writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
@@ -189,33 +211,35 @@ def write_shards(rows: DataFrame, out: Output, fmt: str, shards: dict[str, int])
             for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
                 suffix = "" if i == 0 else f"-{i}"
                 out.move(part, f"{folder}/{lang}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
-    out.clear(staging)
+    out.delete(staging)
 
 
 def run(spark, cfg, lakehouse, args) -> StageSummary:
     summary = StageSummary(COMMAND)
-    if not cfg.get("export.output"):
+    if not cfg.export.output:
         raise UsageError("export needs --output DIR (or export.output in the configuration)")
-    out = Output(spark, cfg.get("export.output"))
+    # Raw: a checksummed filesystem (the local one) would publish a .crc file beside each file.
+    out = FileSystem(spark, cfg.export.output, raw=True)
     rows = lakehouse.read(COMMITPACKFT)
     per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()}
     summary.rows_in = sum(per_lang.values())
-    shard_rows = int(cfg.get("export.shard_rows"))
+    shard_rows = cfg.export.shard_rows
     shards = {lang: max(1, math.ceil(n / shard_rows)) for lang, n in sorted(per_lang.items())}
-    formats = list(cfg.get("export.formats"))
-    unknown = set(formats) - set(FOLDERS)
-    if unknown or not formats:
-        raise UsageError(f"export.formats: give one or more of {', '.join(FOLDERS)} (got {', '.join(formats) or 'none'})")
+    formats = list(cfg.export.formats)
     for fmt in formats if shards else ():
         progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
         write_shards(sharded(rows, shards), out, fmt, shards)
     # MB as published: the size of the first format's files.
-    sizes = sorted(({"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{lang}") / 1e6}
-                    for lang, n in per_lang.items()), key=lambda r: (-r["rows"], r["lang"]))
+    sizes = sorted(
+        (
+            {"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{lang}") / 1e6}
+            for lang, n in per_lang.items()
+        ),
+        key=lambda r: (-r["rows"], r["lang"]),
+    )
     funnel = [r.asDict() for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
-    settings = {key: cfg.section(key) for key in ("filter", "dedup")}
-    settings["licenses"] = cfg.section("licenses")
-    tokenizer = cfg.get("filter.tokens.tokenizer") or tokens.DEFAULT_DESCRIPTION
+    settings = {"filter": as_plain(cfg.filter), "dedup": as_plain(cfg.dedup), "licenses": as_plain(cfg.licenses)}
+    tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
         plots(sizes, funnel, local / "plots")
@@ -229,7 +253,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
 
 
 def main(argv=None) -> int:
-    return job_main(COMMAND, argv)
+    return stage_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -7,25 +7,16 @@ optionally update what changed) or replaces what it recomputed.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from commitpack.jobs.errors import JobError
-from commitpack.schemas.table import Table
+from commitpack.jobs.runtime.errors import JobError
+from commitpack.jobs.runtime.storage import normalize_root
+from commitpack.schemas.table import Table, sql_literal
 from commitpack.schemas.tables import table
 
 MAX_PRUNED_PARTITIONS = 1000
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-
-
-def normalize_root(root: str) -> str:
-    """Local paths become absolute; URIs (s3://, gs://, dbfs:/, file:/…) are kept as given."""
-    if _URI.match(root) and not re.match(r"^[a-zA-Z]:[\\/]", root):
-        return root.rstrip("/")
-    return os.path.abspath(os.path.expanduser(root))
 
 
 class Lakehouse:
@@ -63,8 +54,9 @@ class Lakehouse:
             builder.execute()
         return spec
 
-    def merge(self, name: str | Table, rows: DataFrame, update_when: str | None = None,
-              partitions: list[tuple] | None = None) -> dict[str, int]:
+    def merge(
+        self, name: str | Table, rows: DataFrame, update_when: str | None = None, partitions: list[tuple] | None = None
+    ) -> dict[str, int]:
         """Insert rows whose keys are new. With ``update_when`` (a condition over ``t`` = the
         table and ``s`` = the new rows, or "changed" = any non-key column differs), also replace
         matched rows for which it holds. ``partitions`` (values of the partition columns the
@@ -75,7 +67,9 @@ class Lakehouse:
         source = conform(rows, spec)
         on = self._key_match(spec) + self._partition_filter(spec, source, partitions)
         if update_when == "changed":
-            update_when = "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
+            update_when = (
+                "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
+            )
         merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
         if update_when is not None:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
@@ -98,8 +92,14 @@ class Lakehouse:
         if not changed.isEmpty():
             counts.update(self.merge(spec, changed, update_when="true"))
         if not gone.isEmpty():
-            done = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(gone.alias("s"), self._key_match(spec)) \
-                .whenMatchedDelete().execute().first()
+            done = (
+                DeltaTable.forPath(self.spark, self.path(spec))
+                .alias("t")
+                .merge(gone.alias("s"), self._key_match(spec))
+                .whenMatchedDelete()
+                .execute()
+                .first()
+            )
             counts["deleted"] = int(done.num_deleted_rows)
         return counts
 
@@ -124,7 +124,10 @@ class Lakehouse:
         if not spec.partition_by:
             return ""
         if partitions is None:
-            partitions = [tuple(r) for r in source.select(*spec.partition_by).distinct().limit(MAX_PRUNED_PARTITIONS + 1).collect()]
+            partitions = [
+                tuple(r)
+                for r in source.select(*spec.partition_by).distinct().limit(MAX_PRUNED_PARTITIONS + 1).collect()
+            ]
         if len(partitions) > MAX_PRUNED_PARTITIONS:
             return ""
         if not partitions:
@@ -133,7 +136,8 @@ class Lakehouse:
             return ""  # IN never matches NULL: a null partition would be inserted twice
         return "".join(
             f" AND t.`{column}` IN ({', '.join(sorted({sql_literal(values[i]) for values in partitions}))})"
-            for i, column in enumerate(spec.partition_by))
+            for i, column in enumerate(spec.partition_by)
+        )
 
     def append(self, name: str | Table, rows: DataFrame) -> None:
         """Append rows the caller knows to be new (their keys are absent), in one pass over them."""
@@ -158,11 +162,3 @@ def conform(rows: DataFrame, spec: Table) -> DataFrame:
     if missing:
         raise ValueError(f"rows for {spec.name} lack columns {missing}")
     return rows.select([F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in spec.schema.fields])
-
-
-def sql_literal(value) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -14,6 +14,8 @@ from importlib import metadata
 
 from pyspark.sql import SparkSession
 
+from commitpack.schemas.meta import STAGE_RUNS
+
 
 @dataclass
 class StageSummary:
@@ -26,7 +28,7 @@ class StageSummary:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     finished_at: dt.datetime | None = None
 
-    def finish(self) -> "StageSummary":
+    def finish(self) -> StageSummary:
         self.finished_at = dt.datetime.now(dt.timezone.utc)
         return self
 
@@ -60,8 +62,6 @@ def new_run_id() -> str:
 
 
 def stage_run_rows(spark: SparkSession, run_id: str, summary: StageSummary, fingerprint: str):
-    from commitpack.schemas.meta import STAGE_RUNS
-
     row = (
         run_id,
         summary.stage,

@@ -15,13 +15,15 @@ import sys
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from commitpack.jobs.cli import add_git_options, job_main
-from commitpack.jobs.graph import connected_components
-from commitpack.jobs.report import StageSummary, progress
+from commitpack.jobs.runtime.command import add_git_options, stage_main
+from commitpack.jobs.runtime.report import StageSummary, progress
+from commitpack.jobs.transforms.graph import connected_components
+from commitpack.schemas.executors import FETCHED
 from commitpack.schemas.gold import COMMITPACK
+from commitpack.schemas.settings import FetchSettings, GitSettings
 from commitpack.schemas.silver import COMMIT_INDEX
-from commitpack.udfs.contents import OUTPUT_DDL, RETRIED, STATUSES, ReadSettings, fetch_partition
-from commitpack.udfs.gitrepo import GitSettings
+from commitpack.schemas.vocabulary import FETCH_STATUSES, RETRIED
+from commitpack.udfs.contents import fetch_partition
 
 COMMAND = "fetch"
 HELP = "read file contents and diffs from git into the raw CommitPack table"
@@ -34,14 +36,18 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
 
 # ----------------------------------------------------------------------------- transforms
 
+
 def pending(index: DataFrame, fetched: DataFrame | None) -> DataFrame:
     """Indexed commits never fetched (``retry`` false), or whose last fetch failed in a way worth
     retrying (``retry`` true)."""
     if fetched is None:
         return index.withColumn("retry", F.lit(False))
     last = fetched.select("commit", F.col("status").isin(*RETRIED).alias("retry"))
-    return index.join(last, "commit", "left").where(F.coalesce("retry", F.lit(True))) \
+    return (
+        index.join(last, "commit", "left")
+        .where(F.coalesce("retry", F.lit(True)))
         .withColumn("retry", F.coalesce("retry", F.lit(False)))
+    )
 
 
 def fork_networks(rows: DataFrame) -> DataFrame:
@@ -51,31 +57,55 @@ def fork_networks(rows: DataFrame) -> DataFrame:
     if edges.isEmpty():  # no commit is shared: every repository is its own network
         return rows.select("repo", F.col("repo").alias("network")).distinct()
     components = connected_components(edges).select(F.col("node").alias("repo"), F.col("component").alias("network"))
-    return (rows.select("repo").distinct().join(components, "repo", "left")
-            .select("repo", F.coalesce("network", "repo").alias("network")))
+    return (
+        rows.select("repo")
+        .distinct()
+        .join(components, "repo", "left")
+        .select("repo", F.coalesce("network", "repo").alias("network"))
+    )
 
 
 def fetch_input(rows: DataFrame, networks: DataFrame) -> DataFrame:
     """The columns the executors read, one row per commit, with its network."""
     return rows.join(networks, "repo").select(
-        "commit", "repo", "network", "retry", "old_path", "new_path", "old_blob", "new_blob", "old_mode", "new_mode",
-        "lang", F.array_join("repos", ",").alias("repos"), "license", F.col("old_path").alias("old_file"),
-        F.col("new_path").alias("new_file"), "subject", "message", "committed_at")
+        "commit",
+        "repo",
+        "network",
+        "retry",
+        "old_path",
+        "new_path",
+        "old_blob",
+        "new_blob",
+        "old_mode",
+        "new_mode",
+        "lang",
+        F.array_join("repos", ",").alias("repos"),
+        "license",
+        F.col("old_path").alias("old_file"),
+        F.col("new_path").alias("new_file"),
+        "subject",
+        "message",
+        "committed_at",
+    )
 
 
-def read_contents(inputs: DataFrame, git: GitSettings, settings: ReadSettings, partitions: int) -> DataFrame:
+def read_contents(inputs: DataFrame, git: GitSettings, settings: FetchSettings, partitions: int) -> DataFrame:
     """One task reads whole networks, in order, so each network's mirror is opened once."""
     # Range partitioning balances rows across tasks and keeps every network in one of them.
-    return (inputs.repartitionByRange(partitions, "network").sortWithinPartitions("network", "repo", "commit")
-            .mapInArrow(lambda batches: fetch_partition(batches, git, settings), OUTPUT_DDL))
+    return (
+        inputs.repartitionByRange(partitions, "network")
+        .sortWithinPartitions("network", "repo", "commit")
+        .mapInArrow(lambda batches: fetch_partition(batches, git, settings), FETCHED)
+    )
 
 
 # ----------------------------------------------------------------------------- the job
 
+
 def status_counts(rows: DataFrame) -> tuple[Observation, DataFrame]:
     """Rows with an observation counting their statuses as they are written (no second pass)."""
     observation = Observation("fetch_statuses")
-    counts = [F.sum(F.when(F.col("status") == status, 1).otherwise(0)).alias(status) for status in STATUSES]
+    counts = [F.sum(F.when(F.col("status") == status, 1).otherwise(0)).alias(status) for status in FETCH_STATUSES]
     return observation, rows.observe(observation, *counts)
 
 
@@ -100,17 +130,17 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     index = lakehouse.read(COMMIT_INDEX)
     todo = pending(index, done)
     inputs = fetch_input(todo, fork_networks(todo)).localCheckpoint()
-    sizes = inputs.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("network").alias("networks"),
-                       F.sum(F.col("retry").cast("int")).alias("retries")).first()
+    sizes = inputs.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct("network").alias("networks"),
+        F.sum(F.col("retry").cast("int")).alias("retries"),
+    ).first()
     total = summary.rows_in = sizes.rows
     retries = sizes.retries or 0
     if not total:
         return summary.finish()
-    git = GitSettings.from_config(cfg)
-    settings = ReadSettings(max_blob_bytes=int(cfg.get("fetch.max_blob_bytes")), encoding=cfg.get("fetch.encoding"),
-                            context_lines=int(cfg.get("fetch.diff_context_lines")))
-    partitions = int(cfg.get("fetch.partitions")) or 4 * spark.sparkContext.defaultParallelism
-    waves = math.ceil(total / int(cfg.get("fetch.wave_rows")))
+    partitions = cfg.fetch.partitions or 4 * spark.sparkContext.defaultParallelism
+    waves = math.ceil(total / cfg.fetch.wave_rows)
     inputs = inputs.withColumn("wave", F.pmod(F.xxhash64("network"), F.lit(waves)))
     summary.details["networks"] = f"{sizes.networks:,} fork networks in {waves} wave(s), {retries:,} retried rows"
     statuses: dict[str, int] = {}
@@ -122,7 +152,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
             batch = inputs.where((F.col("wave") == wave) & (F.col("retry") == retry)).drop("wave", "retry")
             if waves > 1 and batch.isEmpty():  # one wave holds every row of each kind present
                 continue
-            counts = write_wave(lakehouse, read_contents(batch, git, settings, partitions), retry)
+            counts = write_wave(lakehouse, read_contents(batch, cfg.git, cfg.fetch, partitions), retry)
             for status, count in counts.items():
                 statuses[status] = statuses.get(status, 0) + count
             written += sum(counts.values())
@@ -133,7 +163,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
 
 
 def main(argv=None) -> int:
-    return job_main(COMMAND, argv)
+    return stage_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

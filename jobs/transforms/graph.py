@@ -17,35 +17,45 @@ MAX_ROUNDS = 64
 
 def _canonical(edges: DataFrame) -> DataFrame:
     """Undirected edges as (a, b) with a < b, distinct, without self-loops."""
-    return (edges.where(F.col("src") != F.col("dst"))
-            .select(F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b")).distinct())
+    return (
+        edges.where(F.col("src") != F.col("dst"))
+        .select(F.least("src", "dst").alias("a"), F.greatest("src", "dst").alias("b"))
+        .distinct()
+    )
 
 
 def _large_star(edges: DataFrame) -> DataFrame:
     """Each node's larger neighbours are linked to the smallest node of its neighbourhood."""
     both = edges.select(F.col("a").alias("u"), F.col("b").alias("v")).unionByName(
-        edges.select(F.col("b").alias("u"), F.col("a").alias("v")))
+        edges.select(F.col("b").alias("u"), F.col("a").alias("v"))
+    )
     smallest = both.groupBy("u").agg(F.least(F.min("v"), F.first("u")).alias("m"))
-    return (both.where(F.col("v") > F.col("u")).join(smallest, "u")
-            .select(F.col("v").alias("src"), F.col("m").alias("dst")))
+    return (
+        both.where(F.col("v") > F.col("u")).join(smallest, "u").select(F.col("v").alias("src"), F.col("m").alias("dst"))
+    )
 
 
 def _small_star(edges: DataFrame) -> DataFrame:
     """Each node's smaller neighbours are linked to the smallest of them."""
     down = edges.select(F.col("b").alias("u"), F.col("a").alias("v"))  # v < u
     smallest = down.groupBy("u").agg(F.min("v").alias("m"))
-    return (down.join(smallest, "u")
-            .select(F.when(F.col("v") == F.col("m"), F.col("u")).otherwise(F.col("v")).alias("src"),
-                    F.col("m").alias("dst")))
+    return down.join(smallest, "u").select(
+        F.when(F.col("v") == F.col("m"), F.col("u")).otherwise(F.col("v")).alias("src"), F.col("m").alias("dst")
+    )
 
 
 def _is_star_forest(edges: DataFrame) -> bool:
     """True when every component is a star around its smallest node, large-star/small-star's fixed
     point: no node has two smaller neighbours, and no node with a smaller neighbour has a larger one."""
     roles = edges.select(F.col("a").alias("node"), F.lit(1).alias("center"), F.lit(0).alias("leaf")).unionByName(
-        edges.select(F.col("b").alias("node"), F.lit(0).alias("center"), F.lit(1).alias("leaf")))
-    return (roles.groupBy("node").agg(F.max("center").alias("center"), F.sum("leaf").alias("leaf"))
-            .where((F.col("leaf") > 1) | ((F.col("leaf") == 1) & (F.col("center") == 1))).isEmpty())
+        edges.select(F.col("b").alias("node"), F.lit(0).alias("center"), F.lit(1).alias("leaf"))
+    )
+    return (
+        roles.groupBy("node")
+        .agg(F.max("center").alias("center"), F.sum("leaf").alias("leaf"))
+        .where((F.col("leaf") > 1) | ((F.col("leaf") == 1) & (F.col("center") == 1)))
+        .isEmpty()
+    )
 
 
 def connected_components(edges: DataFrame) -> DataFrame:
@@ -56,10 +66,16 @@ def connected_components(edges: DataFrame) -> DataFrame:
     while not _is_star_forest(current):  # near-duplicate pairs usually are stars already
         if rounds == MAX_ROUNDS:
             raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-        current = _canonical(_small_star(_canonical(_large_star(current)))).localCheckpoint()  # keeps each round's plan short
+        current = _canonical(
+            _small_star(_canonical(_large_star(current)))
+        ).localCheckpoint()  # keeps each round's plan short
         rounds += 1
     # At convergence every edge is (component root, member).
     roots = current.groupBy("b").agg(F.min("a").alias("component")).select(F.col("b").alias("node"), "component")
-    leaders = current.select(F.col("a").alias("node")).distinct().join(roots, "node", "left_anti") \
+    leaders = (
+        current.select(F.col("a").alias("node"))
+        .distinct()
+        .join(roots, "node", "left_anti")
         .select("node", F.col("node").alias("component"))
+    )
     return roots.unionByName(leaders)

@@ -3,16 +3,16 @@ fetch, filter, dedup and export (when --output is given)."""
 
 import sys
 
-from commitpack.jobs import dedup, export, fetch, filter, index, ingest_bigquery, ingest_gharchive
-from commitpack.jobs.cli import add_git_options, job_main
-from commitpack.jobs.errors import UsageError
+from commitpack.jobs.runtime.command import add_git_options, stage_main
+from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.stages import dedup, export, fetch, filter, index, ingest_bigquery, ingest_gharchive
 
 COMMAND = "pipeline"
 HELP = "run all stages in order (same options as the stages)"
 STAGES = (ingest_gharchive, ingest_bigquery, index, fetch, filter, dedup, export)
 
 
-def add_arguments(parser, within_pipeline: bool = True) -> None:
+def add_arguments(parser) -> None:
     for stage in STAGES:
         stage.add_arguments(parser.add_argument_group(f"{stage.COMMAND} options"), within_pipeline=True)
     add_git_options(parser.add_argument_group("repository options (index, fetch)"))
@@ -44,7 +44,7 @@ def run(spark, cfg, lakehouse, args):
 
 
 def main(argv=None) -> int:
-    return job_main(COMMAND, argv)
+    return stage_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
 
-from commitpack.jobs.config import Config
-from commitpack.jobs.errors import JobError, describe
+from commitpack.jobs.runtime.errors import JobError, describe
+from commitpack.schemas.settings import Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -41,7 +41,7 @@ def log_path() -> Path | None:
     return _log_path
 
 
-def get_session(cfg: Config, master: str | None = None):
+def get_session(cfg: Settings, master: str | None = None):
     """Return a SparkSession with Delta Lake, creating one only when none exists."""
     from pyspark.sql import SparkSession
 
@@ -51,19 +51,11 @@ def get_session(cfg: Config, master: str | None = None):
         # jars and settings; a builder without options picks them up unchanged.
         active = SparkSession.builder.getOrCreate()
     if active is None:
-        return _create_session(cfg, master or cfg.get("spark.master"))
+        return _create_session(cfg, master or cfg.spark.master)
     _require_delta(active)
     for key, value in RESULT_SETTINGS.items():
         active.conf.set(key, value)
     return active
-
-
-def stop_session() -> None:
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
 
 
 def spark_packages() -> list[str]:
@@ -137,7 +129,9 @@ def _check_java() -> None:
         major = int(match.group(1))
         major = int(match.group(2)) if major == 1 and match.group(2) else major
         if major < MIN_JAVA:
-            raise JobError(f"Spark 4 needs Java {MIN_JAVA}+, but {java} is Java {major}: install a newer JDK or set JAVA_HOME")
+            raise JobError(
+                f"Spark 4 needs Java {MIN_JAVA}+, but {java} is Java {major}: install a newer JDK or set JAVA_HOME"
+            )
 
 
 def _is_local_machine(master: str) -> bool:
@@ -182,14 +176,14 @@ def _ivy_settings(ivy_dir: Path, repository: str) -> Path:
 RESULT_SETTINGS = {"spark.sql.session.timeZone": "UTC"}
 
 
-def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, str]:
+def _session_conf(cfg: Settings, master: str, show_progress: bool) -> dict[str, str]:
     ivy_dir = Path(os.environ.get("COMMITPACK_IVY_DIR", Path.home() / ".ivy2.5.2"))
     conf = {
         "spark.master": master,
-        "spark.app.name": cfg.get("spark.app_name"),
+        "spark.app.name": cfg.spark.app_name,
         **delta_properties(),
         "spark.jars.ivy": str(ivy_dir),
-        "spark.jars.ivySettings": str(_ivy_settings(ivy_dir, cfg.get("spark.maven_repository"))),
+        "spark.jars.ivySettings": str(_ivy_settings(ivy_dir, cfg.spark.maven_repository)),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": str(show_progress).lower(),
         **RESULT_SETTINGS,
@@ -207,18 +201,19 @@ def _session_conf(cfg: Config, master: str, show_progress: bool) -> dict[str, st
         conf["spark.driver.memory"] = f"{_local_heap_gb()}g"
     if _is_local_machine(master):
         cores = os.cpu_count() or 2
-        conf.update({
-            # Small local data: a few shuffle partitions and Delta log partitions, not 200 and 50.
-            "spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
-            "spark.databricks.delta.snapshotPartitions": "2",
-            "spark.pyspark.python": sys.executable,
-        })
-    for key, value in (cfg.get("spark.conf") or {}).items():
-        conf[str(key)] = str(value)
+        conf.update(
+            {
+                # Small local data: a few shuffle partitions and Delta log partitions, not 200 and 50.
+                "spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
+                "spark.databricks.delta.snapshotPartitions": "2",
+                "spark.pyspark.python": sys.executable,
+            }
+        )
+    conf.update(cfg.spark.conf)
     return conf
 
 
-def _create_session(cfg: Config, master: str):
+def _create_session(cfg: Settings, master: str):
     global _log_path
     from pyspark import SparkConf, SparkContext
     from pyspark.errors import PySparkException
@@ -230,7 +225,7 @@ def _create_session(cfg: Config, master: str):
         # pyspark starts its Python workers with $PYSPARK_PYTHON (default `python3`), not with
         # spark.pyspark.python; on this machine they must be this interpreter, with this install.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    progress = cfg.get("spark.progress")
+    progress = cfg.spark.progress
     show_progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
     conf = SparkConf(loadDefaults=False).setAll(_session_conf(cfg, master, show_progress).items())
 

@@ -11,23 +11,34 @@ git; rerunning on the same input changes nothing.
 from __future__ import annotations
 
 import sys
+
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from commitpack.jobs.cli import add_git_options, job_main
-from commitpack.jobs.errors import JobError
-from commitpack.jobs.report import StageSummary, progress
-from commitpack.jobs.rules import Rule, first_failure, message_rules, update_filename_rule
+from commitpack.jobs.rules import first_failure
+from commitpack.jobs.rules.commitpack import index_rules
+from commitpack.jobs.runtime.command import add_git_options, stage_main
+from commitpack.jobs.runtime.errors import JobError
+from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.schemas import bronze, silver
+from commitpack.schemas.executors import PUSH_RESOLUTIONS
+from commitpack.schemas.settings import GitSettings, Settings
+from commitpack.schemas.vocabulary import RETRIED
 from commitpack.udfs import linguist
-from commitpack.udfs.gitrepo import GitSettings
-from commitpack.udfs.pushes import RESOLVED_DDL, resolve_pushes
+from commitpack.udfs.pushes import resolve_pushes
 
 COMMAND = "index"
 HELP = "build the silver commit index from the bronze tables"
-# Push statuses that a later run retries; every other status is final.
-RETRIED_STATUSES = ("fetch_failed", "budget_exceeded", "error")
+# The field of BigQuery's `difference` record that gives each field of a silver.CHANGE.
+BQ_CHANGE_FIELDS = {
+    "old_path": "old_path",
+    "new_path": "new_path",
+    "old_blob": "old_sha1",
+    "new_blob": "new_sha1",
+    "old_mode": "old_mode",
+    "new_mode": "new_mode",
+}
 
 
 def add_arguments(parser, within_pipeline: bool = False) -> None:
@@ -37,22 +48,30 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
 
 # ----------------------------------------------------------------------------- GH Archive pushes
 
+
 def pending_pushes(pushes: DataFrame, enumerations: DataFrame | None) -> DataFrame:
     """Pushes never resolved, or whose last attempt failed in a way worth retrying."""
     if enumerations is None:
         return pushes
-    final = enumerations.where(~F.col("status").isin(*RETRIED_STATUSES)).select("event_id")
+    final = enumerations.where(~F.col("status").isin(*RETRIED)).select("event_id")
     return pushes.join(final, "event_id", "left_anti")
 
 
 def resolution_input(pending: DataFrame, licensed_repos: DataFrame) -> DataFrame:
     """The columns the executors need per push, and whether its repository's license must be
     detected (no BigQuery record and none detected before)."""
-    return (
-        pending.join(licensed_repos.select("repo_name", F.lit(False).alias("has_license")), "repo_name", "left")
-        .select("repo_name", "event_id", "ref", "before", "head", "size",
-                F.transform("commits", lambda c: c["sha"]).alias("listed"), "created_at",
-                F.col("has_license").isNull().alias("needs_license"))
+    return pending.join(
+        licensed_repos.select("repo_name", F.lit(False).alias("has_license")), "repo_name", "left"
+    ).select(
+        "repo_name",
+        "event_id",
+        "ref",
+        "before",
+        "head",
+        "size",
+        F.transform("commits", lambda c: c["sha"]).alias("listed"),
+        "created_at",
+        F.col("has_license").isNull().alias("needs_license"),
     )
 
 
@@ -62,10 +81,11 @@ def resolve(pushes: DataFrame, settings: GitSettings, max_commits: int) -> DataF
     def resolve_group(group):
         return resolve_pushes(settings, max_commits, group)
 
-    return pushes.groupBy("repo_name").applyInPandas(resolve_group, RESOLVED_DDL)
+    return pushes.groupBy("repo_name").applyInPandas(resolve_group, PUSH_RESOLUTIONS)
 
 
 # ----------------------------------------------------------------------------- candidates
+
 
 def _provenance(source: str, file, record) -> F.Column:
     return F.array(F.struct(F.lit(source).alias("source"), file.alias("file"), record.alias("record")))
@@ -82,9 +102,10 @@ def bigquery_candidates(commits: DataFrame) -> DataFrame:
         F.col("parent").alias("parents"),
         "message",
         F.col("committer.date").alias("committed_at"),
-        F.transform(F.slice("difference", 1, 2), lambda d: F.struct(
-            d["old_path"].alias("old_path"), d["new_path"].alias("new_path"), d["old_sha1"].alias("old_blob"),
-            d["new_sha1"].alias("new_blob"), d["old_mode"].alias("old_mode"), d["new_mode"].alias("new_mode"))).alias("changes"),
+        F.transform(
+            F.slice("difference", 1, 2),
+            lambda d: F.struct(*[d[BQ_CHANGE_FIELDS[name]].alias(name) for name in silver.CHANGE.fieldNames()]),
+        ).alias("changes"),
         F.size("difference").cast("int").alias("change_count"),
         F.coalesce("difference_truncated", F.lit(False)).alias("truncated"),
     )
@@ -104,7 +125,11 @@ def gharchive_candidates(enumerations: DataFrame, pushes: DataFrame, git_commits
         F.lit("gharchive").alias("source"),
         _provenance("gharchive", F.col("source_file"), record).alias("provenance"),
         F.coalesce(F.col("status") == "ok", F.lit(False)).alias("found"),
-        "parents", "message", "committed_at", "changes", "change_count",
+        "parents",
+        "message",
+        "committed_at",
+        "changes",
+        "change_count",
         F.lit(False).alias("truncated"),
     )
 
@@ -130,22 +155,33 @@ def repository_licenses(bq_licenses: DataFrame | None, detected: DataFrame | Non
     """repo_name → license and where it came from: BigQuery's record, else the detected one."""
     parts = []
     if bq_licenses is not None:
-        parts.append(bq_licenses.where(F.col("license").isNotNull())
-                     .select("repo_name", "license", F.lit("bigquery").alias("license_source"), F.lit(0).alias("_order")))
+        parts.append(
+            bq_licenses.where(F.col("license").isNotNull()).select(
+                "repo_name", "license", F.lit("bigquery").alias("license_source"), F.lit(0).alias("_order")
+            )
+        )
     if detected is not None:
-        parts.append(detected.where(F.col("license").isNotNull())
-                     .select("repo_name", "license", F.lit("detected").alias("license_source"), F.lit(1).alias("_order")))
+        parts.append(
+            detected.where(F.col("license").isNotNull()).select(
+                "repo_name", "license", F.lit("detected").alias("license_source"), F.lit(1).alias("_order")
+            )
+        )
     if not parts:
         return None
     rows = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-    return (rows.groupBy("repo_name").agg(F.min_by(F.struct("license", "license_source"), "_order").alias("l"))
-            .select("repo_name", "l.*"))
+    return (
+        rows.groupBy("repo_name")
+        .agg(F.min_by(F.struct("license", "license_source"), "_order").alias("l"))
+        .select("repo_name", "l.*")
+    )
 
 
 def attach_license(commits: DataFrame, licenses: DataFrame | None) -> DataFrame:
-    """SPEC 3.1: a commit seen in several repositories takes the first (by name) that has a license."""
+    """A commit seen in several repositories takes the first (by name) that has a license."""
     if licenses is None:
-        return commits.select("*", *[F.lit(None).cast("string").alias(c) for c in ("repo", "license", "license_source")])
+        return commits.select(
+            "*", *[F.lit(None).cast("string").alias(c) for c in ("repo", "license", "license_source")]
+        )
     first = (
         commits.select("commit", F.posexplode("repos").alias("pos", "repo_name"))
         .join(licenses, "repo_name")
@@ -164,39 +200,29 @@ def attach_language(commits: DataFrame, languages: DataFrame | None) -> DataFram
         return with_candidates.withColumn("lang", F.get("lang_candidates", 0))
     repo_bytes = languages.select(
         F.col("repo_name").alias("repo"),
-        F.map_from_entries(F.transform("language", lambda l: F.struct(F.lower(l["name"]), l["bytes"]))).alias("repo_bytes"))
-    scored = F.transform("lang_candidates", lambda lang, i: F.struct(
-        F.coalesce(F.element_at("repo_bytes", lang), F.lit(-1)).alias("bytes"), (-i).alias("order"), lang.alias("lang")))
-    return (with_candidates.join(F.broadcast(repo_bytes), "repo", "left")
-            .withColumn("lang", F.when(F.col("repo_bytes").isNull(), F.get("lang_candidates", 0))
-                        .otherwise(F.array_max(scored)["lang"]))
-            .drop("repo_bytes"))
+        F.map_from_entries(
+            F.transform("language", lambda entry: F.struct(F.lower(entry["name"]), entry["bytes"]))
+        ).alias("repo_bytes"),
+    )
+    scored = F.transform(
+        "lang_candidates",
+        lambda lang, i: F.struct(
+            F.coalesce(F.element_at("repo_bytes", lang), F.lit(-1)).alias("bytes"),
+            (-i).alias("order"),
+            lang.alias("lang"),
+        ),
+    )
+    return (
+        with_candidates.join(F.broadcast(repo_bytes), "repo", "left")
+        .withColumn(
+            "lang",
+            F.when(F.col("repo_bytes").isNull(), F.get("lang_candidates", 0)).otherwise(F.array_max(scored)["lang"]),
+        )
+        .drop("repo_bytes")
+    )
 
 
-def index_rules(cfg) -> list[Rule]:
-    """Every CommitPack rule in the order a rejection names the first one failed."""
-    change = F.get("changes", 0)
-    opted_out = [o.lower() for o in cfg.get("opt_out.owners")]
-    allowed_licenses = [l.lower() for l in cfg.get("licenses.allow")]
-    allowed_languages = cfg.get("languages.allow")
-    rules: list[Rule] = [
-        ("commit_not_found", F.col("found")),
-        ("opt_out", ~F.exists("repos", lambda r: F.lower(F.split(r, "/")[0]).isin(opted_out)) if opted_out else F.lit(True)),
-        ("license_unknown", F.col("license").isNotNull()),
-        ("license_not_allowed", F.lower("license").isin(allowed_licenses)),
-        *message_rules(F.col("message"), cfg),
-        ("merge_commit", F.size("parents") <= 1),
-        ("not_single_file", ~F.col("truncated") & (F.col("change_count") == 1)),
-        ("not_modified_in_place", change["old_path"].isNotNull() & (change["old_path"] == change["new_path"])),
-        *update_filename_rule(F.col("message"), change["new_path"], cfg),
-        ("language_unknown", F.col("lang").isNotNull()),
-    ]
-    if allowed_languages != "all":
-        rules.append(("language_not_allowed", F.col("lang").isin([l.lower() for l in allowed_languages])))
-    return rules
-
-
-def judge(commits: DataFrame, cfg) -> DataFrame:
+def judge(commits: DataFrame, cfg: Settings) -> DataFrame:
     return commits.withColumn("reason", first_failure(index_rules(cfg)))
 
 
@@ -207,24 +233,47 @@ def _subject(message: F.Column) -> F.Column:
 def index_rows(judged: DataFrame) -> DataFrame:
     change = F.get("changes", 0)
     return judged.where(F.col("reason").isNull()).select(
-        "commit", "repo", "license", "license_source", F.get("parents", 0).alias("parent"),
-        change["old_path"].alias("old_path"), change["new_path"].alias("new_path"),
-        change["old_blob"].alias("old_blob"), change["new_blob"].alias("new_blob"),
-        change["old_mode"].alias("old_mode"), change["new_mode"].alias("new_mode"),
-        "lang", "repos", "sources", "provenance", _subject(F.col("message")).alias("subject"), "message", "committed_at",
+        "commit",
+        "repo",
+        "license",
+        "license_source",
+        F.get("parents", 0).alias("parent"),
+        change["old_path"].alias("old_path"),
+        change["new_path"].alias("new_path"),
+        change["old_blob"].alias("old_blob"),
+        change["new_blob"].alias("new_blob"),
+        change["old_mode"].alias("old_mode"),
+        change["new_mode"].alias("new_mode"),
+        "lang",
+        "repos",
+        "sources",
+        "provenance",
+        _subject(F.col("message")).alias("subject"),
+        "message",
+        "committed_at",
     )
 
 
 def rejection_rows(judged: DataFrame) -> DataFrame:
     change = F.get("changes", 0)
     return judged.where(F.col("reason").isNotNull()).select(
-        "commit", "reason", "license", change["old_path"].alias("old_path"), change["new_path"].alias("new_path"),
-        "change_count", "repos", "sources", "provenance", _subject(F.col("message")).alias("subject"), "message",
+        "commit",
+        "reason",
+        "license",
+        change["old_path"].alias("old_path"),
+        change["new_path"].alias("new_path"),
+        "change_count",
+        "repos",
+        "sources",
+        "provenance",
+        _subject(F.col("message")).alias("subject"),
+        "message",
         "committed_at",
     )
 
 
 # ----------------------------------------------------------------------------- the job
+
 
 def _optional(lakehouse, table):
     return lakehouse.read(table) if lakehouse.exists(table) else None
@@ -233,23 +282,27 @@ def _optional(lakehouse, table):
 def resolve_new_pushes(spark, cfg, lakehouse, summary: StageSummary) -> None:
     """The git part: resolve pushes not yet resolved and merge what the repositories said."""
     pushes = lakehouse.read(bronze.GHARCHIVE_PUSHES)
-    licensed = lakehouse.read(bronze.BQ_LICENSES).select("repo_name") if lakehouse.exists(bronze.BQ_LICENSES) \
+    licensed = (
+        lakehouse.read(bronze.BQ_LICENSES).select("repo_name")
+        if lakehouse.exists(bronze.BQ_LICENSES)
         else spark.createDataFrame([], "repo_name string")
-    if not cfg.get("licenses.detect"):
+    )
+    if not cfg.licenses.detect:
         licensed = pushes.select("repo_name").distinct()  # nobody needs detection
     detected = _optional(lakehouse, silver.REPO_LICENSES)
     if detected is not None:
         licensed = licensed.unionByName(detected.where("status != 'unavailable'").select("repo_name"))
-    pending = resolution_input(pending_pushes(pushes, _optional(lakehouse, silver.PUSH_ENUMERATIONS)), licensed.distinct())
+    pending = resolution_input(
+        pending_pushes(pushes, _optional(lakehouse, silver.PUSH_ENUMERATIONS)), licensed.distinct()
+    )
     repos = pending.select("repo_name").distinct().count()
     summary.details["repositories resolved"] = str(repos)
     if not repos:
         return
     progress(COMMAND, f"resolving pushes of {repos} repositories with git")
-    settings = GitSettings.from_config(cfg)
     # Materialized once, before anything is written: `pending` reads push_enumerations, so a
     # lazy plan recomputed after the first merge would find nothing pending (and git is slow).
-    resolved = resolve(pending, settings, cfg.get("index.max_commits_per_push")).localCheckpoint(eager=True)
+    resolved = resolve(pending, cfg.git, cfg.index.max_commits_per_push).localCheckpoint(eager=True)
     lakehouse.merge(silver.PUSH_ENUMERATIONS, resolved.where("kind = 'push'"), update_when="changed")
     commits = resolved.where("kind = 'commit'").dropDuplicates(["commit"])
     lakehouse.merge(silver.GIT_COMMITS, commits, update_when="s.status = 'ok' AND t.status != 'ok'")
@@ -269,8 +322,11 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         resolve_new_pushes(spark, cfg, lakehouse, summary)
         enumerations = _optional(lakehouse, silver.PUSH_ENUMERATIONS)
         if enumerations is not None:
-            candidates.append(gharchive_candidates(enumerations, lakehouse.read(bronze.GHARCHIVE_PUSHES),
-                                                   lakehouse.read(silver.GIT_COMMITS)))
+            candidates.append(
+                gharchive_candidates(
+                    enumerations, lakehouse.read(bronze.GHARCHIVE_PUSHES), lakehouse.read(silver.GIT_COMMITS)
+                )
+            )
     if has_bigquery:
         candidates.append(bigquery_candidates(lakehouse.read(bronze.BQ_COMMITS)))
     if not candidates:
@@ -291,7 +347,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
 
 
 def main(argv=None) -> int:
-    return job_main(COMMAND, argv)
+    return stage_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 Both carry a one-line message that says what to fix; the CLI prints it and never a stack trace.
 """
 
-
 import re
 
 # "ValueError: ..." as the last line of a Python traceback a worker sent back.

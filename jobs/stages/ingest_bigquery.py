@@ -14,10 +14,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, StructType, TimestampType
 
-from commitpack.jobs.cli import job_main
-from commitpack.jobs.errors import UsageError
-from commitpack.jobs.inputs import InputFile, check_local, list_files
-from commitpack.jobs.report import StageSummary, progress
+from commitpack.jobs.runtime.command import stage_main
+from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.runtime.report import StageSummary, progress
+from commitpack.jobs.runtime.storage import FileInfo, check_local, list_inputs
 from commitpack.schemas import bronze, sources
 from commitpack.schemas.table import Table
 
@@ -26,18 +26,26 @@ HELP = "load BigQuery github_repos exports (commits, licenses, languages) into b
 FORMATS = {"parquet": r"\.parquet$", "avro": r"\.avro$", "json": r"\.(json|jsonl|ndjson)(\.gz)?$"}
 # Export schema, bronze table and what a changed row looks like, per BigQuery table.
 EXPORTS = {
-    "commits": (sources.BQ_COMMITS, bronze.BQ_COMMITS,
-                "NOT (t.repo_name <=> s.repo_name AND t.difference <=> s.difference)"),
+    "commits": (
+        sources.BQ_COMMITS,
+        bronze.BQ_COMMITS,
+        "NOT (t.repo_name <=> s.repo_name AND t.difference <=> s.difference)",
+    ),
     "licenses": (sources.BQ_LICENSES, bronze.BQ_LICENSES, "NOT (t.license <=> s.license)"),
     "languages": (sources.BQ_LANGUAGES, bronze.BQ_LANGUAGES, "NOT (t.language <=> s.language)"),
 }
 
 
 def add_arguments(parser, within_pipeline: bool = False) -> None:
-    parser.add_argument("--commits", metavar="PATH", required=not within_pipeline,
-                        help="export of github_repos.commits: a file, directory or glob (Parquet, Avro or JSON)")
-    parser.add_argument("--licenses", metavar="PATH", required=not within_pipeline,
-                        help="export of github_repos.licenses")
+    parser.add_argument(
+        "--commits",
+        metavar="PATH",
+        required=not within_pipeline,
+        help="export of github_repos.commits: a file, directory or glob (Parquet, Avro or JSON)",
+    )
+    parser.add_argument(
+        "--licenses", metavar="PATH", required=not within_pipeline, help="export of github_repos.licenses"
+    )
     parser.add_argument("--languages", metavar="PATH", help="export of github_repos.languages (optional)")
 
 
@@ -50,7 +58,8 @@ def check(args) -> None:
 
 # ----------------------------------------------------------------------------- transforms
 
-def export_format(option: str, files: list[InputFile]) -> str:
+
+def export_format(option: str, files: list[FileInfo]) -> str:
     """The one format of an export's files, from their names."""
     found = {name for f in files for name, pattern in FORMATS.items() if re.search(pattern, f.path, re.I)}
     unknown = [f.path for f in files if not any(re.search(p, f.path, re.I) for p in FORMATS.values())]
@@ -62,7 +71,9 @@ def export_format(option: str, files: list[InputFile]) -> str:
 
 
 def _micros(seconds: Column, nanos: Column) -> Column:
-    return F.timestamp_micros(seconds.cast("long") * 1_000_000 + (F.coalesce(nanos.cast("long"), F.lit(0)) / 1000).cast("long"))
+    return F.timestamp_micros(
+        seconds.cast("long") * 1_000_000 + (F.coalesce(nanos.cast("long"), F.lit(0)) / 1000).cast("long")
+    )
 
 
 def _date(column: Column, dtype: DataType) -> Column:
@@ -73,7 +84,9 @@ def _date(column: Column, dtype: DataType) -> Column:
     if isinstance(dtype, StructType):
         return _micros(column["seconds"], column["nanos"])
     record = F.from_json(column, sources.json_export_schema(sources.BQ_DATE_RECORD))
-    return F.when(F.ltrim(column).startswith("{"), _micros(record["seconds"], record["nanos"])).otherwise(column.cast("timestamp"))
+    return F.when(F.ltrim(column).startswith("{"), _micros(record["seconds"], record["nanos"])).otherwise(
+        column.cast("timestamp")
+    )
 
 
 def normalize(column: Column, actual: DataType, target: DataType, name: str = "") -> Column:
@@ -84,11 +97,18 @@ def normalize(column: Column, actual: DataType, target: DataType, name: str = ""
         if not isinstance(actual, StructType):
             raise UsageError(f"field {name!r} is {actual.simpleString()}, expected a record")
         present = {f.name: f.dataType for f in actual.fields}
-        return F.when(column.isNull(), F.lit(None)).otherwise(F.struct(*[
-            (normalize(column[f.name], present[f.name], f.dataType, f.name) if f.name in present
-             else F.lit(None).cast(f.dataType)).alias(f.name)
-            for f in target.fields
-        ]))
+        return F.when(column.isNull(), F.lit(None)).otherwise(
+            F.struct(
+                *[
+                    (
+                        normalize(column[f.name], present[f.name], f.dataType, f.name)
+                        if f.name in present
+                        else F.lit(None).cast(f.dataType)
+                    ).alias(f.name)
+                    for f in target.fields
+                ]
+            )
+        )
     if isinstance(target, ArrayType):
         if not isinstance(actual, ArrayType):
             raise UsageError(f"field {name!r} is {actual.simpleString()}, expected an array")
@@ -107,7 +127,9 @@ def normalize_export(rows: DataFrame, table: Table, option: str) -> DataFrame:
         if field.name == "source_file":
             columns.append(F.col("_metadata.file_path").alias("source_file"))
         elif field.name in present:
-            columns.append(normalize(F.col(f"`{field.name}`"), present[field.name], field.dataType, field.name).alias(field.name))
+            columns.append(
+                normalize(F.col(f"`{field.name}`"), present[field.name], field.dataType, field.name).alias(field.name)
+            )
         else:
             columns.append(F.lit(None).cast(field.dataType).alias(field.name))
     return rows.select(*columns)
@@ -116,13 +138,18 @@ def normalize_export(rows: DataFrame, table: Table, option: str) -> DataFrame:
 def one_per_key(rows: DataFrame, table: Table) -> DataFrame:
     """Rows without a key dropped; of rows sharing a key, the one from the last file kept."""
     latest = Window.partitionBy(*table.keys).orderBy(F.col("source_file").desc())
-    return (rows.where(F.col(table.keys[0]).isNotNull())
-            .withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n"))
+    return (
+        rows.where(F.col(table.keys[0]).isNotNull())
+        .withColumn("_n", F.row_number().over(latest))
+        .where("_n = 1")
+        .drop("_n")
+    )
 
 
 # ----------------------------------------------------------------------------- the job
 
-def read_export(spark, files: list[InputFile], fmt: str, schema: StructType) -> DataFrame:
+
+def read_export(spark, files: list[FileInfo], fmt: str, schema: StructType) -> DataFrame:
     paths = [f.path for f in files]
     if fmt == "json":
         # Declared, not inferred: INT64 arrives as strings and `date` in either shape.
@@ -132,7 +159,7 @@ def read_export(spark, files: list[InputFile], fmt: str, schema: StructType) -> 
 
 def load_export(spark, lakehouse, option: str, pattern: str, export: str, summary: StageSummary) -> None:
     schema, table, changed = EXPORTS[export]
-    files = list_files(spark, option, [pattern])
+    files = list_inputs(spark, option, [pattern])
     fmt = export_format(option, files)
     progress(COMMAND, f"{export}: {len(files)} {fmt} files")
     rows = normalize_export(read_export(spark, files, fmt, schema), table, option).localCheckpoint()
@@ -159,7 +186,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
 
 
 def main(argv=None) -> int:
-    return job_main(COMMAND, argv)
+    return stage_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

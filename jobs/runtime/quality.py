@@ -22,9 +22,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from commitpack.jobs.errors import JobError
-from commitpack.jobs.lakehouse import Lakehouse, normalize_root
-from commitpack.jobs.report import StageSummary
+from commitpack.jobs.runtime.errors import JobError
+from commitpack.jobs.runtime.lakehouse import Lakehouse
+from commitpack.jobs.runtime.report import StageSummary
+from commitpack.jobs.runtime.storage import FileSystem, normalize_root
+from commitpack.schemas.settings import Settings
 from commitpack.schemas.table import Table
 from commitpack.schemas.tables import TABLES
 
@@ -77,8 +79,10 @@ class QualityReport:
 
     def headline(self) -> str:
         expectations = sum(t.expectations for t in self.tables)
-        return (f"{len(self.tables)} table(s), {expectations} expectations, {len(self.critical)} critical "
-                f"failure(s), {len(self.warnings)} warning(s) ({self.seconds:.1f}s); report {self.docs}")
+        return (
+            f"{len(self.tables)} table(s), {expectations} expectations, {len(self.critical)} critical "
+            f"failure(s), {len(self.warnings)} warning(s) ({self.seconds:.1f}s); report {self.docs}"
+        )
 
     def annotate(self, summary: StageSummary) -> None:
         """The headline and the warnings become lines of the stage's summary (and of meta.stage_runs)."""
@@ -90,8 +94,10 @@ class QualityReport:
 
     def raise_for_critical(self) -> None:
         if self.critical:
-            lines = [f"data quality: {len(self.critical)} critical expectation(s) failed "
-                     f"(report {self.docs}; turn the checks off with --set quality.enabled=false):"]
+            lines = [
+                f"data quality: {len(self.critical)} critical expectation(s) failed "
+                f"(report {self.docs}; turn the checks off with --set quality.enabled=false):"
+            ]
             lines += [f"  {f.render()}" for f in self.critical]
             raise JobError("\n".join(lines))
 
@@ -107,10 +113,12 @@ def is_local(path: str) -> bool:
 class DataQuality:
     """The checks of one run: one great-expectations context, one Data Docs site for all its stages."""
 
-    def __init__(self, cfg, lakehouse: Lakehouse, run_id: str):
+    def __init__(self, cfg: Settings, lakehouse: Lakehouse, run_id: str):
         if importlib.util.find_spec("great_expectations") is None:
-            raise JobError("data-quality checks need great-expectations: pip install 'commitpack[quality]' "
-                           "(or turn the checks off with --set quality.enabled=false)")
+            raise JobError(
+                "data-quality checks need great-expectations: pip install 'commitpack[quality]' "
+                "(or turn the checks off with --set quality.enabled=false)"
+            )
         # Imported here, not at the top: it takes seconds, and only runs with checks need it.
         import great_expectations as gx
         from great_expectations.data_context.types.base import (
@@ -123,23 +131,31 @@ class DataQuality:
         self.cfg = cfg
         self.lakehouse = lakehouse
         self.run_id = run_id
-        self.examples = int(cfg.get("quality.examples"))
-        root = normalize_root(cfg.get("quality.output") or f"{lakehouse.root}/_quality")
+        self.examples = cfg.quality.examples
+        root = normalize_root(cfg.quality.output or f"{lakehouse.root}/_quality")
         self.output = f"{root}/{run_id}"
         # Remote outputs are written locally first, then copied through Hadoop's FileSystem.
         self._staging = None if is_local(self.output) else tempfile.TemporaryDirectory(prefix="commitpack-quality-")
         self.local = self._staging.name if self._staging else self.output
         # Stores in memory; the one Data Docs site is the run's docs/ folder.
-        self.context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(),
-            data_docs_sites={"commitpack": {
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": f"{self.local}/docs"},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            }},
-            progress_bars=ProgressBarsConfig(globally=False),
-            analytics_enabled=False,
-        ))
+        self.context = gx.get_context(
+            mode="ephemeral",
+            project_config=DataContextConfig(
+                store_backend_defaults=InMemoryStoreBackendDefaults(),
+                data_docs_sites={
+                    "commitpack": {
+                        "class_name": "SiteBuilder",
+                        "store_backend": {
+                            "class_name": "TupleFilesystemStoreBackend",
+                            "base_directory": f"{self.local}/docs",
+                        },
+                        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    }
+                },
+                progress_bars=ProgressBarsConfig(globally=False),
+                analytics_enabled=False,
+            ),
+        )
         self.datasource = self.context.data_sources.add_spark("lakehouse")
 
     @property
@@ -169,11 +185,16 @@ class DataQuality:
         started = time.monotonic()
         run = RunIdentifier(run_name=self.run_id, run_time=dt.datetime.now(dt.timezone.utc))
         suite = self.context.suites.add_or_update(
-            self.gx.ExpectationSuite(name=spec.name, expectations=expectations(spec, self.cfg)))
-        asset = self.datasource.add_dataframe_asset(spec.name) if spec.name not in self.datasource.get_asset_names() \
+            self.gx.ExpectationSuite(name=spec.name, expectations=expectations(spec, self.cfg))
+        )
+        asset = (
+            self.datasource.add_dataframe_asset(spec.name)
+            if spec.name not in self.datasource.get_asset_names()
             else self.datasource.get_asset(spec.name)
-        batch = asset.add_batch_definition_whole_dataframe(run.run_time.isoformat()) \
-            .get_batch(batch_parameters={"dataframe": self.lakehouse.read(spec)})
+        )
+        batch = asset.add_batch_definition_whole_dataframe(run.run_time.isoformat()).get_batch(
+            batch_parameters={"dataframe": self.lakehouse.read(spec)}
+        )
         result = batch.validate(suite, result_format="BOOLEAN_ONLY")
         by_id = {e.id: e for e in suite.expectations}
         for i, outcome in enumerate(result.results):
@@ -186,15 +207,25 @@ class DataQuality:
         with open(path, "w", encoding="utf-8") as out:
             json.dump(result.to_json_dict(), out, indent=2, default=str)
         failures = [failure(spec.name, outcome, self.examples) for outcome in result.results if not outcome.success]
-        return TableResult(spec.name, len(result.results), failures, time.monotonic() - started,
-                           f"{self.output}/results/{spec.name}.json")
+        return TableResult(
+            spec.name,
+            len(result.results),
+            failures,
+            time.monotonic() - started,
+            f"{self.output}/results/{spec.name}.json",
+        )
 
     def _detail(self, batch, expectation):
         """A failed expectation again, with counts and examples of what it did not expect."""
         # An unexpected-rows query (Spark SQL) shows its rows only in the COMPLETE format (at most 200).
         query = expectation.expectation_type == "unexpected_rows_expectation"
-        return batch.validate(expectation, result_format={
-            "result_format": "COMPLETE" if query else "SUMMARY", "partial_unexpected_count": self.examples})
+        return batch.validate(
+            expectation,
+            result_format={
+                "result_format": "COMPLETE" if query else "SUMMARY",
+                "partial_unexpected_count": self.examples,
+            },
+        )
 
     def publish(self) -> None:
         """Build the run's Data Docs (once per run: rendering costs seconds however few tables
@@ -205,17 +236,8 @@ class DataQuality:
                 self._copy_to_output()
 
     def _copy_to_output(self) -> None:
-        """Through Hadoop's FileSystem, as Spark writes the lakehouse (s3a://, gs://, abfss://, dbfs:/ …).
-        Needs a classic (py4j) session; under Spark Connect, point quality.output at a local path."""
-        spark = self.lakehouse.spark
-        jvm = spark.sparkContext._jvm
-        target = jvm.org.apache.hadoop.fs.Path(self.output)
-        fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        for folder, _, files in os.walk(self.local):
-            for name in files:
-                local = os.path.join(folder, name)
-                remote = jvm.org.apache.hadoop.fs.Path(f"{self.output}/{os.path.relpath(local, self.local)}")
-                fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(f"file://{local}"), remote)
+        """Through Hadoop's FileSystem, as Spark writes the lakehouse (s3a://, gs://, abfss://, dbfs:/ …)."""
+        FileSystem(self.lakehouse.spark, self.output).put_tree(self.local)
 
 
 def failure(table: str, outcome, examples: int) -> Failure:
@@ -237,8 +259,14 @@ def failure(table: str, outcome, examples: int) -> Failure:
     else:
         observed = f"observed {result.get('observed_value')!r}"
     unexpected = result.get("partial_unexpected_list") or (result.get("details") or {}).get("unexpected_rows") or []
-    return Failure(table, getattr(config.severity, "value", config.severity), f"{config.type}({arguments})",
-                   config.description or config.type, observed, tuple(repr(value) for value in unexpected[:examples]))
+    return Failure(
+        table,
+        getattr(config.severity, "value", config.severity),
+        f"{config.type}({arguments})",
+        config.description or config.type,
+        observed,
+        tuple(repr(value) for value in unexpected[:examples]),
+    )
 
 
 def _error(info: dict | None) -> str:

@@ -1,5 +1,9 @@
 """Named row rules as Spark columns, and the first rule a row fails.
 
+``commitpack``: the CommitPack rules the index applies; ``commitpackft``: the CommitPackFT rules
+the filter applies. Each rule's name is the ``reason`` of the rows it drops, declared in
+``schemas.vocabulary``.
+
 A rule is ``(name, keep)`` where ``keep`` is a boolean column that is true for rows the rule
 keeps. A null ``keep`` counts as a failure: a rule that cannot be evaluated does not admit a row.
 """
@@ -32,26 +36,3 @@ def normalized(text: Column) -> Column:
 
 def basename(path: Column) -> Column:
     return F.regexp_extract(path, r"[^/]+$", 0)
-
-
-def message_rules(message: Column, cfg) -> list[Rule]:
-    """SPEC 3.3 on the full commit message: length bounds, junk messages, merge messages."""
-    section = cfg.section("index.message")
-    text = normalized(message)
-    length = F.length(message)
-    prefixes = [p.lower() for p in section["junk_prefixes"]]
-    return [
-        ("message_length", (length > section["min_length"]) & (length < section["max_length"])),
-        ("message_junk", ~text.isin([m.lower() for m in section["junk"]])),
-        ("message_merge", ~F.exists(F.array(*[F.lit(p) for p in prefixes]), lambda p: text.startswith(p))
-         if prefixes else F.lit(True)),
-    ]
-
-
-def update_filename_rule(message: Column, path: Column, cfg) -> list[Rule]:
-    """SPEC 3.3: "Update <file>" says nothing beyond the file it changed."""
-    if not cfg.get("index.message.drop_update_filename"):
-        return []
-    text = normalized(message)
-    return [("message_update_filename",
-             (text != F.concat(F.lit("update "), F.lower(basename(path)))) & (text != F.concat(F.lit("update "), F.lower(path))))]

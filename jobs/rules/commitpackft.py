@@ -1,0 +1,100 @@
+"""The CommitPackFT rules that Spark's own column functions express (OctoPack paper, appendix;
+README "CommitPackFT: filter, dedup, export"), in the order the filter applies them.
+
+``column_rules`` reads the columns ``old_contents``, ``new_contents``, ``new_file``,
+``raw_subject`` (the commit's first line), ``subject`` (cleaned by ``clean_subject``) and
+``commit``. The rules computed in Python (token length with a tokenizer, message language,
+decontamination) come after these; see ``stages.filter``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from commitpack.jobs.rules import Rule, basename, stripped
+from commitpack.schemas.settings import FilterSettings
+from commitpack.udfs import tokens
+
+
+def clean_subject(subject: Column) -> Column:
+    """Strip; drop [skip ci]/[ci skip], a leading [tag] or `word:`, a trailing [tag] or (#123)."""
+    text = stripped(F.regexp_replace(subject, r"(?i)\[(skip ci|ci skip)\]", ""))
+    text = F.regexp_replace(text, r"^\[[^\]]*\]\s*", "")
+    text = F.regexp_replace(text, r"^\S+:\s+(?=\S)", "")
+    text = F.regexp_replace(text, r"\s+(\[[^\]]*\]|\(#\d+\))$", "")
+    return stripped(text)
+
+
+def file_stem(path: Column) -> Column:
+    return F.regexp_replace(basename(path), r"\.[^.]*$", "")
+
+
+def _any_prefix(text: Column, prefixes: list[str]) -> Column:
+    return F.exists(F.array(*[F.lit(p) for p in prefixes]), lambda p: text.startswith(p)) if prefixes else F.lit(False)
+
+
+def bump_keep(commit: Column, seed: int, keep_percent: float) -> Column:
+    """A seeded draw per commit: the same rows are kept on every run, whatever the partitioning."""
+    return F.pmod(F.xxhash64(F.lit(seed), commit), F.lit(10_000)) < F.lit(int(round(keep_percent * 100)))
+
+
+def column_rules(section: FilterSettings) -> list[Rule]:
+    """The contents rules, then the subject rules, then the bump sample."""
+    old, new = F.coalesce("old_contents", F.lit("")), F.coalesce("new_contents", F.lit(""))
+    raw, subject = F.coalesce("raw_subject", F.lit("")), F.coalesce("subject", F.lit(""))
+    lowered = F.lower(subject)
+    padded = F.concat(F.lit(" "), lowered, F.lit(" "))
+    stem = F.lower(file_stem(F.col("new_file")))
+    length = F.length(subject)
+    limits = section.subject
+    verbs = "|".join(sorted((v.lower().replace(" ", r"\s") for v in section.verbs), key=len, reverse=True))
+    bump = section.bump
+    return [
+        ("contents_too_long", F.length(old) < section.max_old_chars),
+        ("contents_new_empty", F.length(new) > 0),
+        ("contents_unchanged", old != new),
+        ("subject_has_hash", ~raw.contains("#")),
+        ("subject_names_file", (stem == "") | ~F.lower(raw).contains(stem)),
+        ("subject_length", (length > limits.min_chars) & (length < limits.max_chars)),
+        ("subject_word_count", F.size(F.split(subject, r"\s+")) >= limits.min_words),
+        ("subject_not_capitalized", subject.rlike(r"^\p{Lu}")),
+        ("subject_not_imperative", lowered.rlike(rf"^({verbs}) ")),
+        ("subject_junk", ~lowered.isin([j.lower() for j in section.junk_exact])),
+        (
+            "subject_junk_phrase",
+            ~F.exists(F.array(*[F.lit(p.lower()) for p in section.junk_phrases]), lambda p: lowered.contains(p))
+            & ~lowered.rlike(r"\bwip\b"),
+        ),
+        (
+            "subject_version_or_hash",
+            ~lowered.rlike(r"^v?\d+(\.\d+)+\S*$|^[0-9a-f]{7,40}$|(^|[^0-9a-f])[0-9a-f]{40}([^0-9a-f]|$)"),
+        ),
+        ("subject_issue_reference", ~lowered.rlike(r"\b(issue|bug|feature) #?\d+")),
+        (
+            "subject_first_person",
+            ~padded.rlike(r"\si('ve|'m)?\s") & ~lowered.contains("i've") & ~lowered.contains("i'm"),
+        ),
+        ("subject_thanks", ~lowered.rlike(r"thanks to .+ for")),
+        (
+            "bump_sampled_out",
+            ~_any_prefix(lowered, [p.lower() for p in bump.prefixes])
+            | bump_keep(F.col("commit"), bump.seed, bump.keep_percent),
+        ),
+    ]
+
+
+def token_counter(tokenizer: str | None):
+    """tokens(old, new) as a Column function: GPT-2 pre-token pieces counted by Spark's regex by
+    default, else the tokenizer's count in a vectorized UDF."""
+    if tokenizer is None:
+        # Every character is in some piece, so replacing each piece by one character counts them
+        # without building them (regexp_count collects every piece into an array first).
+        return lambda old, new: F.length(
+            F.regexp_replace(
+                F.concat(F.coalesce(old, F.lit("")), F.coalesce(new, F.lit(""))), tokens.PRETOKEN_PATTERN, "x"
+            )
+        )
+    return tokens.count_udf(os.path.basename(tokenizer))

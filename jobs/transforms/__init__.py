@@ -1,0 +1,1 @@
+"""DataFrame → DataFrame functions the stages share."""

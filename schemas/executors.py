@@ -1,0 +1,55 @@
+"""What the executors' code returns to Spark: the output shapes of the UDFs in ``udfs/``.
+
+Spark is given these ``StructType``s as the UDFs' output schemas; the UDFs build their Arrow
+batches against the forms ``schemas.arrow`` derives from them.
+"""
+
+from pyspark.sql.types import ArrayType, BinaryType, DoubleType, IntegerType, LongType, StringType, TimestampType
+
+from commitpack.schemas.arrow import nullable
+from commitpack.schemas.gold import COMMITPACK
+from commitpack.schemas.silver import CHANGE
+from commitpack.schemas.table import optional, struct
+
+# udfs.gharchive.decode_files: a GH Archive file's lines that mention PushEvent, then one row
+# (line_no null) with the file's report.
+GHARCHIVE_LINES = struct(
+    optional("source_file", StringType()),
+    optional("line_no", LongType(), "1-based"),
+    optional("line", BinaryType()),
+    optional("file_status", StringType()),
+    optional("file_detail", StringType()),
+    optional("file_lines", LongType()),
+    optional("file_push_lines", LongType()),
+)
+
+# udfs.pushes.resolve_pushes: one repository's pushes resolved, as rows of three kinds: `push`
+# (silver.push_enumerations), `commit` (silver.git_commits) and `license` (silver.repo_licenses).
+PUSH_RESOLUTIONS = struct(
+    optional("kind", StringType(), "push | commit | license"),
+    optional("repo_name", StringType()),
+    optional("event_id", StringType()),
+    optional("status", StringType()),
+    optional("detail", StringType()),
+    optional("commits", ArrayType(StringType())),
+    optional("commit", StringType()),
+    optional("parents", ArrayType(StringType())),
+    optional("message", StringType()),
+    optional("committed_at", TimestampType()),
+    optional("changes", ArrayType(CHANGE)),
+    optional("change_count", IntegerType()),
+    optional("license", StringType()),
+    optional("license_file", StringType()),
+    optional("head", StringType()),
+)
+
+# udfs.contents.fetch_partition: the raw CommitPack rows, as the table declares them.
+FETCHED = nullable(COMMITPACK.schema)
+
+# udfs.minhash.band_batches: a row's MinHash LSH band keys.
+MINHASH_BANDS = struct(optional("id", StringType()), optional("bands", ArrayType(LongType())))
+
+# udfs.messages: message language (fasttext lid.176) and the first evaluation-set overlap.
+MESSAGE_CHECKS = struct(
+    optional("lang", StringType()), optional("score", DoubleType()), optional("overlap", StringType())
+)

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Literal
 
+from commitpack.schemas.names import is_login, remote_transport
 from commitpack.schemas.vocabulary import FILTER_REASONS
 
 
@@ -53,6 +54,11 @@ class LicenseSettings:
 @dataclass(frozen=True)
 class OptOutSettings:
     owners: tuple[str, ...]
+
+    def __post_init__(self):
+        wrong = [owner for owner in self.owners if not is_login(owner)]
+        if wrong:
+            raise SettingError("owners", f"not GitHub logins: {', '.join(map(repr, wrong))}")
 
 
 @dataclass(frozen=True)
@@ -90,23 +96,40 @@ class IndexSettings:
 @dataclass(frozen=True)
 class GitSettings:
     remote_template: str
-    mirror_dir: str | None
+    cache_dir: str | None
+    cache_max_bytes: int
     token_env: str
     retries: int
     backoff_seconds: float
     repo_time_budget_seconds: float
+    concurrency: int
+    max_per_host: int
+    stall_seconds: float
+    request_timeout_seconds: float
 
     def __post_init__(self):
-        if "{repo}" not in self.remote_template:
-            raise SettingError("remote_template", f"must contain {{repo}}, got {self.remote_template!r}")
-        _positive(self, "retries")
+        if self.remote_template.count("{repo}") != 1:
+            raise SettingError("remote_template", f"must contain {{repo}} once, got {self.remote_template!r}")
+        try:
+            remote_transport(self.remote_template)
+        except ValueError as exc:
+            raise SettingError("remote_template", str(exc)) from None
+        _positive(
+            self,
+            "retries",
+            "cache_max_bytes",
+            "concurrency",
+            "max_per_host",
+            "stall_seconds",
+            "request_timeout_seconds",
+        )
         if self.repo_time_budget_seconds < 0 or self.backoff_seconds < 0:
             raise SettingError("repo_time_budget_seconds", "time budgets and backoff cannot be negative")
 
     @property
     def cache_root(self) -> str:
         """Where repositories are cached on an executor (absolute)."""
-        chosen = self.mirror_dir or os.path.join(tempfile.gettempdir(), "commitpack-git")
+        chosen = self.cache_dir or os.path.join(tempfile.gettempdir(), "commitpack-git")
         return os.path.abspath(os.path.expanduser(chosen))
 
     def remote_url(self, repo_name: str) -> str:
@@ -119,10 +142,12 @@ class FetchSettings:
     encoding: str
     diff_context_lines: int
     wave_rows: int
+    batch_rows: int
     partitions: int
+    commitpackft_first: bool
 
     def __post_init__(self):
-        _positive(self, "max_blob_bytes", "wave_rows")
+        _positive(self, "max_blob_bytes", "wave_rows", "batch_rows")
         try:
             codecs.lookup(self.encoding)
         except LookupError:

@@ -15,6 +15,7 @@ QUARANTINE_REASONS = (
     "cut_line",
     "bad_json",
     "missing_repo",
+    "bad_repo_name",
     "bad_payload",
     "bad_timestamp",
     "truncated_gzip",
@@ -22,14 +23,21 @@ QUARANTINE_REASONS = (
     "missing_hour",
 )
 
+# Why a record of a BigQuery export (or one repository name in it) was not loaded.
+BQ_QUARANTINE_REASONS = ("bad_repo_name",)
+
 # ---------------------------------------------------------------------------- silver
 SOURCES = ("bigquery", "gharchive")
 LICENSE_SOURCES = ("bigquery", "detected")
 LICENSE_STATUSES = ("detected", "no_license_file", "unavailable")
 GIT_COMMIT_STATUSES = ("ok", "missing")
-# Repository-level outcomes that a later run tries again: every other status is final.
-RETRIED = ("fetch_failed", "budget_exceeded", "error")
-PUSH_STATUSES = ("ok", "walk_truncated", "head_missing", "repo_unavailable", *RETRIED)
+# Outcomes that a later run tries again: every other status is final. object_unavailable: the
+# remote could not produce an object the row needs (a server fault, or an object gone from it).
+RETRIED = ("fetch_failed", "budget_exceeded", "error", "disk_full", "object_unavailable")
+# Pushes nothing was transferred for, because what is already known excludes every commit they
+# could bring; every run decides them again, without the network.
+PUSH_SKIPPED = ("license_excluded", "opted_out")
+PUSH_STATUSES = ("ok", "walk_truncated", "head_missing", "repo_unavailable", *PUSH_SKIPPED, *RETRIED)
 
 # The index's rules, in the order a rejection names the first one failed (README "CommitPack rules").
 INDEX_REASONS = (
@@ -49,9 +57,27 @@ INDEX_REASONS = (
 )
 
 # ---------------------------------------------------------------------------- gold
-# A raw row's fetch status: ``ok``, a final reason it has no contents, or a retried one.
+# The CommitPackFT rules that need only a commit's metadata (its subject, file name and id).
+FILTER_METADATA_REASONS = (
+    "subject_has_hash",
+    "subject_names_file",
+    "subject_length",
+    "subject_word_count",
+    "subject_not_capitalized",
+    "subject_not_imperative",
+    "subject_junk",
+    "subject_junk_phrase",
+    "subject_version_or_hash",
+    "subject_issue_reference",
+    "subject_first_person",
+    "subject_thanks",
+    "bump_sampled_out",
+)
+# A raw row's fetch status: ``ok``, a final reason it has no contents, a retried one, or
+# pruned:<rule> where fetch.commitpackft_first transferred nothing because that rule drops it.
 FETCH_FINAL = ("binary", "too_large", "symlink", "submodule", "blob_missing", "commit_missing", "repo_unavailable")
-FETCH_STATUSES = ("ok", *FETCH_FINAL, *RETRIED)
+FETCH_PRUNED = tuple(f"pruned:{rule}" for rule in FILTER_METADATA_REASONS)
+FETCH_STATUSES = ("ok", *FETCH_FINAL, *RETRIED, *FETCH_PRUNED)
 
 # The CommitPackFT rules, in the order they are applied; the first that fails names the row.
 FILTER_COLUMN_REASONS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -227,13 +228,13 @@ def git_daemon(daemon):
     return daemon.template
 
 
-def sample_config(sample, mirror_dir, *overrides):
+def sample_config(sample, cache_dir, *overrides):
     from commitpack.jobs.runtime.config import load_settings
 
     return load_settings(
         overrides=[
             f"git.remote_template={sample.remote_template}",
-            f"git.mirror_dir={mirror_dir}",
+            f"git.cache_dir={cache_dir}",
             "opt_out.owners=[optout]",
             "git.retries=1",
             *overrides,
@@ -243,8 +244,8 @@ def sample_config(sample, mirror_dir, *overrides):
 
 @pytest.fixture(scope="session")
 def sample_cfg(sample):
-    """Config for the sample: its remotes, opt-out of `optout`, a mirror dir of the test's own."""
-    return lambda mirror_dir, *overrides: sample_config(sample, mirror_dir, *overrides)
+    """Config for the sample: its remotes, opt-out of `optout`, a git cache dir of the test's own."""
+    return lambda cache_dir, *overrides: sample_config(sample, cache_dir, *overrides)
 
 
 @pytest.fixture(scope="session")
@@ -289,10 +290,77 @@ def finetuned(spark, sample, fetched, tmp_path_factory):
 
     lakehouse, cfg, _ = fetched
     out = tmp_path_factory.mktemp("export") / "commitpackft"
-    cfg = sample_config(sample, cfg.git.mirror_dir, f"export.output={out}")
+    cfg = sample_config(sample, cfg.git.cache_dir, f"export.output={out}")
     summaries = {
         "filter": stage(filter, spark, lakehouse, cfg),
         "dedup": stage(dedup, spark, lakehouse, cfg),
         "export": stage(export, spark, lakehouse, cfg),
     }
     return lakehouse, cfg, summaries, out
+
+
+# ---------------------------------------------------------------------------- transfers
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers, for the tests' own git server
+
+
+@contextlib.contextmanager
+def open_remote(settings, name: str, budget: float | None = None):
+    """A ``udfs.transfer.Remote`` for one repository of the cache ``settings`` name, held while open."""
+    from commitpack.udfs.cache import Cache
+    from commitpack.udfs.gitcli import Git
+    from commitpack.udfs.transfer import Remote
+
+    cache = Cache(settings)
+    git = Git(settings, cache.home)
+    with cache.repository(name, git.url(name)) as path:
+        deadline = time.monotonic() + (settings.repo_time_budget_seconds if budget is None else budget)
+        remote = Remote(git, cache, name, path, deadline)
+        yield remote
+        remote.close()
+
+
+@pytest.fixture(scope="session")
+def remote():
+    return open_remote
+
+
+@pytest.fixture
+def git_settings(tmp_path, git_daemon):
+    """Git settings for the sample's git daemon, a cache of the test's own, quick retries."""
+    from dataclasses import replace
+
+    from commitpack.jobs.runtime.config import load_settings
+
+    return replace(
+        load_settings().git,
+        cache_dir=str(tmp_path / "cache"),
+        remote_template=git_daemon,
+        retries=2,
+        backoff_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def blobless(git_settings):
+    """name → a pygit2 Repository holding that sample repository's commits and trees, no blobs."""
+    import pygit2
+
+    def make(name: str):
+        with open_remote(git_settings, name) as remote:
+            assert remote.history().ok, remote.transfer.detail
+        from commitpack.udfs.cache import Cache
+
+        return pygit2.Repository(str(Cache(git_settings).path_for(name)))
+
+    return make
+
+
+@pytest.fixture
+def http_git(sample):
+    """The sample's repositories behind the tests' own smart-HTTP server (faults on demand)."""
+    from helpers.gitserver import GitHttpServer
+
+    server = GitHttpServer(sample.remotes)
+    yield server
+    server.stop()

@@ -30,7 +30,7 @@ COMPARED_TABLES = (
 
 
 def pipeline_options(sample, workdir: Path) -> list[str]:
-    """`demo`'s run (its sample, remotes, opt-out owner and export) with its own lakehouse and mirrors."""
+    """`demo`'s run (its sample, remotes, opt-out owner and export) with its own lakehouse and git cache."""
     return [
         "--lakehouse",
         str(workdir / "lakehouse"),
@@ -44,8 +44,8 @@ def pipeline_options(sample, workdir: Path) -> list[str]:
         str(sample.bigquery / "languages"),
         "--remote-template",
         sample.remote_template,
-        "--mirror-dir",
-        str(workdir / "git-mirrors"),
+        "--cache-dir",
+        str(workdir / "git-cache"),
         "--output",
         str(workdir / "export"),
         "--set",

@@ -66,13 +66,13 @@ def add_git_options(parser) -> None:
         metavar="T",
         dest="git.remote_template",
         help="URL of a repository, {repo} = owner/name (default https://github.com/{repo}.git); "
-        "file://, git:// and local mirror paths work the same",
+        "file://, git://, ssh:// and local paths work the same",
     )
     parser.add_argument(
-        "--mirror-dir",
+        "--cache-dir",
         metavar="DIR",
-        dest="git.mirror_dir",
-        help="where bare repository mirrors are cached, reused across stages and runs",
+        dest="git.cache_dir",
+        help="where repositories are cached on each executor (partial clones, bounded by git.cache_max_bytes)",
     )
 
 

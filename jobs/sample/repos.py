@@ -72,6 +72,8 @@ class RepoBuilder:
             self.repo = pygit2.clone_repository(str(clone_of.repo.path), str(path), bare=True)
             self.files = {branch: dict(files) for branch, files in clone_of.files.items() if branch == "main"}
             self.clock = clone_of.clock
+        # Served as GitHub serves repositories: partial clones (blob:none) allowed.
+        self.repo.config["uploadpack.allowFilter"] = True
         self.owner = name.split("/")[0]
 
     def commit(

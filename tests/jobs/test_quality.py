@@ -280,7 +280,7 @@ def test_run_job_validates_what_each_stage_wrote(fetched, tmp_path, capsys):
         "--set",
         f"git.remote_template={cfg.git.remote_template}",
         "--set",
-        f"git.mirror_dir={cfg.git.mirror_dir}",
+        f"git.cache_dir={cfg.git.cache_dir}",
     ]
     assert main([*common, "fetch"]) == 0
     out = capsys.readouterr().out

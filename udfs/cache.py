@@ -76,9 +76,7 @@ class Usage:
             try:
                 value = [int(self.path.read_text() or 0)]
             except (OSError, ValueError):
-                value = [
-                    sum(int((p / _SIZE).read_text() or 0) for p in self.root_repositories() if (p / _SIZE).exists())
-                ]
+                value = [sum(_recorded_size(p) for p in self.root_repositories())]
             yield value
             self.path.write_text(str(max(0, value[0])))
         finally:
@@ -119,6 +117,7 @@ class Cache:
         path = self.path_for(repo_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = _lock(path.with_suffix(".lock"))
+        before = _recorded_size(path)
         try:
             if not (path / "HEAD").exists():
                 _init(path, repo_name)
@@ -126,22 +125,20 @@ class Cache:
             (path / _USED).touch()
             yield path
         finally:
-            self.account(path)
+            if not _holds_objects(path):  # e.g. blobs read and removed: nothing worth keeping
+                shutil.rmtree(path, ignore_errors=True)
+            self.account(path, before)
             self.make_room(0, keep=path)  # what arrived may have taken the cache over its bound
             handle.close()
 
-    def account(self, path: Path) -> None:
-        """Count a repository's size again and update the total."""
-        if not path.exists():
-            return
-        size = directory_bytes(path)
-        try:
-            before = int((path / _SIZE).read_text() or 0)
-        except (OSError, ValueError):
-            before = 0
-        (path / _SIZE).write_text(str(size))
-        with self.usage.locked() as total:
-            total[0] += size - before
+    def account(self, path: Path, before: int) -> None:
+        """Count a repository's size again (a removed one counts nothing) and update the total."""
+        size = directory_bytes(path) if path.exists() else 0
+        if path.exists():
+            (path / _SIZE).write_text(str(size))
+        if size != before:
+            with self.usage.locked() as total:
+                total[0] += size - before
 
     def make_room(self, needed: int, keep: Path | None = None) -> None:
         """Remove the least recently used repositories nobody holds until ``needed`` more bytes
@@ -159,10 +156,7 @@ class Cache:
                 if handle is None:  # in use by a task
                     continue
                 try:
-                    try:
-                        size = int((path / _SIZE).read_text() or 0)
-                    except (OSError, ValueError):
-                        size = directory_bytes(path)
+                    size = _recorded_size(path)
                     shutil.rmtree(path, ignore_errors=True)
                     total[0] -= size
                 finally:
@@ -191,6 +185,20 @@ class Cache:
             yield True
         finally:
             handle.close()
+
+
+def _recorded_size(path: Path) -> int:
+    try:
+        return int((path / _SIZE).read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _holds_objects(path: Path) -> bool:
+    objects = path / "objects"
+    if any((objects / "pack").glob("*.pack")):
+        return True
+    return any(len(folder.name) == 2 and any(folder.iterdir()) for folder in objects.glob("??"))
 
 
 def _mtime(path: Path) -> float:

@@ -334,3 +334,16 @@ def test_only_the_templates_transport_is_allowed(git_settings, tmp_path):
     done = git.run(["fetch", "origin"], str(repo))
     assert not done.ok and "transport 'ext' not allowed" in done.stderr
     assert not target.exists()
+
+
+def test_an_entry_left_without_objects_is_not_kept(remote, git_settings, sample, expected):
+    """fetch removes the blobs it read; an entry holding nothing else goes with them."""
+    with remote(git_settings, "text/kit") as r:
+        assert r.blobs(wanted_of(sample, expected)).ok
+        for pack in (r.path / "objects" / "pack").iterdir():
+            pack.unlink()
+        path = r.path
+    cache = Cache(git_settings)
+    assert not path.exists()
+    with cache.usage.locked() as total:
+        assert total[0] == 0

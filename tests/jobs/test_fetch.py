@@ -335,3 +335,23 @@ def test_rows_are_the_same_however_a_network_is_split_into_units(fetched, run_st
     summary = run_stage(fetch, spark, split, one_per_unit)
     assert summary.rows_in == lakehouse.read("gold.commitpack").count()
     assertDataFrameEqual(split.read("gold.commitpack"), lakehouse.read("gold.commitpack"))
+
+
+def test_through_the_full_fetch_fallback_contents_are_still_byte_identical(
+    fetched, expected, sample, http_git, run_stage, spark, tmp_path
+):
+    """A server that refuses fetching by id (protocol v0, no allowAnySHA1InWant): each unit falls
+    back to everything its branches reach, and reads the same bytes."""
+    lakehouse, cfg, _ = fetched
+    http_git.v2 = False
+    fallback = Lakehouse(spark, str(tmp_path / "lh"))
+    fallback.merge(COMMIT_INDEX, lakehouse.read(COMMIT_INDEX))
+    over_http = replace(cfg, git=replace(cfg.git, cache_dir=str(tmp_path / "c"), remote_template=http_git.template))
+    summary = run_stage(fetch, spark, fallback, over_http)
+    units = lakehouse.read(COMMIT_INDEX).select("repo").distinct().count()
+    assert f"{units} full fetches" in summary.details["transfers"]
+    assert summary.rows_out == fetch_statuses(expected)["ok"]
+    for r in fallback.read("gold.commitpack").where("status = 'ok'").collect():
+        assert r.old_contents.encode(r.old_encoding) == cat_file(sample, r.repo, r.old_blob)
+        assert r.new_contents.encode(r.new_encoding) == cat_file(sample, r.repo, r.new_blob)
+    assertDataFrameEqual(fallback.read("gold.commitpack"), lakehouse.read("gold.commitpack"))

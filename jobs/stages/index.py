@@ -341,7 +341,7 @@ def resolve_new_pushes(spark, cfg, lakehouse, summary: StageSummary) -> None:
     resolved = None
     if repos:
         progress(COMMAND, f"resolving pushes of {repos} repositories with git")
-        partitions = min(repos, cfg.fetch.partitions or 4 * spark.sparkContext.defaultParallelism)
+        partitions = min(repos, 4 * spark.sparkContext.defaultParallelism)
         # Materialized once, before anything is written: `pending` reads push_enumerations, so a
         # lazy plan recomputed after the first merge would find nothing pending (and git is slow).
         resolved = resolve(to_resolve, cfg.git, cfg.index.max_commits_per_push, partitions).localCheckpoint(eager=True)

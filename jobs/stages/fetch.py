@@ -86,16 +86,20 @@ def pending(index: DataFrame, fetched: DataFrame | None, cfg: Settings) -> DataF
 
 def work_units(rows: DataFrame, batch_rows: int, partitions: int) -> DataFrame:
     """Each row's work unit (``unit``: at most ``batch_rows`` rows of one repository, consecutive
-    versions of a file together, as they share blobs) and its task (``slot``): the units of one
-    repository go to consecutive tasks, so a large repository is read by several at once."""
+    versions of a file together, as they share blobs) and its task (``slot``): units dealt to the
+    tasks largest first, so tasks get even shares of rows and the units of one large repository
+    (a large fork network) go to different tasks, read at once."""
     order = Window.partitionBy("repo").orderBy("new_path", "committed_at", "commit")
-    index = F.floor((F.row_number().over(order) - 1) / F.lit(batch_rows))
-    return (
-        rows.withColumn("unit_index", index)
-        .withColumn("unit", F.concat_ws("#", "repo", F.col("unit_index").cast("string")))
-        .withColumn("slot", F.pmod(F.xxhash64("repo") + F.col("unit_index"), F.lit(partitions)))
-        .drop("unit_index")
+    index = F.floor((F.row_number().over(order) - 1) / F.lit(batch_rows)).cast("string")
+    with_units = rows.withColumn("unit", F.concat_ws("#", "repo", index))
+    # One row per unit: a single task deals them (a wave holds at most fetch.wave_rows rows).
+    dealt = Window.orderBy(F.desc("unit_rows"), "unit")
+    slots = (
+        with_units.groupBy("unit")
+        .agg(F.count(F.lit(1)).alias("unit_rows"))
+        .select("unit", F.pmod(F.row_number().over(dealt) - 1, F.lit(partitions)).alias("slot"))
     )
+    return with_units.join(slots, "unit")
 
 
 def fetch_input(rows: DataFrame) -> DataFrame:

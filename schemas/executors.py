@@ -49,7 +49,12 @@ FETCHED = nullable(COMMITPACK.schema)
 # udfs.minhash.band_batches: a row's MinHash LSH band keys.
 MINHASH_BANDS = struct(optional("id", StringType()), optional("bands", ArrayType(LongType())))
 
-# udfs.messages: message language (fasttext lid.176) and the first evaluation-set overlap.
+# udfs.messages: message language (fasttext lid.176: the most likely language of the message's
+# words, its probability, the allowed languages' summed probability) and the first
+# evaluation-set overlap. (No column comments: Spark compares a UDF's result type with them.)
 MESSAGE_CHECKS = struct(
-    optional("lang", StringType()), optional("score", DoubleType()), optional("overlap", StringType())
+    optional("lang", StringType()),
+    optional("score", DoubleType()),
+    optional("allowed_score", DoubleType()),
+    optional("overlap", StringType()),
 )

@@ -164,7 +164,13 @@ class TokenSettings:
 @dataclass(frozen=True)
 class MessageLanguageSettings:
     allow: tuple[str, ...]
-    min_score: float
+    min_foreign_score: float
+    min_allowed_score: float
+
+    def __post_init__(self):
+        for name in ("min_foreign_score", "min_allowed_score"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingError(name, f"must be a probability between 0 and 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from commitpack.jobs.rules import first_failure
-from commitpack.jobs.rules.commitpackft import clean_subject, column_rules, token_counter
+from commitpack.jobs.rules.commitpackft import clean_subject, column_rules, message_language_keeps, token_counter
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
@@ -121,7 +121,7 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
     if language_on or grams is not None:
         rows = rows.withColumn(
             "checked",
-            checks_udf(language_on, grams, section.decontaminate.ngram_words)(
+            checks_udf(section.message_language if language_on else None, grams, section.decontaminate.ngram_words)(
                 _undecided("reason", F.col("message")), _undecided("reason", F.col("new_contents"))
             ),
         )
@@ -129,13 +129,7 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
         rows = rows.withColumn("checked", F.lit(None).cast(MESSAGE_CHECKS))
     later = []
     if language_on:
-        language = section.message_language
-        later.append(
-            (
-                "message_language",
-                F.col("checked.lang").isin(list(language.allow)) & (F.col("checked.score") >= language.min_score),
-            )
-        )
+        later.append(("message_language", message_language_keeps(F.col("checked"), section.message_language)))
     if grams is not None:
         later.append(("contaminated", F.col("checked.overlap").isNull()))
     rows = rows.withColumn("reason", F.coalesce("reason", first_failure(later)))

@@ -58,3 +58,6 @@ MESSAGE_CHECKS = struct(
     optional("allowed_score", DoubleType()),
     optional("overlap", StringType()),
 )
+
+# udfs.formats.answer_udf: a training view's question (the old contents as shown) and answer.
+VIEW_ANSWER = struct(optional("question", StringType()), optional("answer", StringType()))

@@ -81,3 +81,10 @@ DECISION_REASONS = (
     *FILTER_REASONS,
     *DEDUP_REASONS,
 )
+
+# ---------------------------------------------------------------------------- export
+# Training views of the export (README "Training views"): a view is named
+# <template>[-<answer>][-window], or is the seeds view.
+VIEW_TEMPLATES = ("qa", "commit", "chat")
+VIEW_ANSWERS = ("full", "unified-diff", "line-diff")
+SEEDS_VIEW = "seeds"

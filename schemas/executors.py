@@ -61,3 +61,7 @@ MESSAGE_CHECKS = struct(
 
 # udfs.formats.answer_udf: a training view's question (the old contents as shown) and answer.
 VIEW_ANSWER = struct(optional("question", StringType()), optional("answer", StringType()))
+
+# udfs.secrets: findings per kind in a row's contents and message (gold.REDACTION_COUNTS), and
+# the texts with their findings replaced by placeholders.
+REDACTED = struct(*(optional(name, StringType()) for name in ("old_contents", "new_contents", "message", "subject")))

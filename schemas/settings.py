@@ -231,6 +231,13 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class RedactSettings:
+    mode: Literal["placeholder", "drop"]
+    plugins: tuple[str, ...]
+    allow_email_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ViewSpec:
     """A training view, as its name says: ``<template>[-<answer>][-window]``, or ``seeds``."""
 
@@ -329,6 +336,7 @@ class Settings:
     quality: QualitySettings
     filter: FilterSettings
     dedup: DedupSettings
+    redact: RedactSettings
     export: ExportSettings
 
     def fingerprint(self) -> str:

@@ -72,7 +72,10 @@ FILTER_COLUMN_REASONS = (
     "subject_thanks",
     "bump_sampled_out",
 )
-FILTER_REASONS = (*FILTER_COLUMN_REASONS, "token_length", "message_language", "contaminated")
+FILTER_REASONS = (*FILTER_COLUMN_REASONS, "token_length", "message_language", "contaminated", "sensitive_data")
+# What redaction finds in contents and messages (udfs.secrets), each replaced by its placeholder,
+# or the row dropped as `sensitive_data` (redact.mode).
+REDACTION_KINDS = ("email", "ip_address", "key", "password")
 DEDUP_REASONS = ("exact_duplicate", "near_duplicate")
 DECISION_STEPS = ("fetch", "filter", "dedup")
 # A decision's reason: the fetch status of a row without contents, or the rule that dropped it.

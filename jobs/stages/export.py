@@ -24,9 +24,9 @@ from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileSystem
-from commitpack.jobs.transforms import views
+from commitpack.jobs.transforms import redaction, views
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
-from commitpack.schemas.settings import ViewSettings, as_plain
+from commitpack.schemas.settings import RedactSettings, ViewSettings, as_plain
 from commitpack.udfs import tokens
 
 COMMAND = "export"
@@ -87,19 +87,22 @@ def language_table(sizes: list[dict]) -> str:
 
 
 def funnel_table(funnel: list[dict]) -> str:
-    """Rows and MB per (step, reason), in pipeline order, over all languages."""
+    """Rows, MB and PII and secrets found per (step, reason), in pipeline order, over all languages."""
     order = {"fetch": 0, "filter": 1, "dedup": 2, None: 3}
     totals: dict[tuple, list] = {}
     for row in funnel:
         key = (row["step"], row["reason"])
-        total = totals.setdefault(key, [0, 0])
+        total = totals.setdefault(key, [0, 0, {}])
         total[0] += row["rows"]
         total[1] += row["bytes"]
-    lines = ["| step | rule | rows | MB |", "| --- | --- | ---: | ---: |"]
-    for (step, reason), (count, size) in sorted(
+        for kind, n in (row.get("redactions") or {}).items():
+            total[2][kind] = total[2].get(kind, 0) + (n or 0)
+    lines = ["| step | rule | rows | MB | PII and secrets found |", "| --- | --- | ---: | ---: | --- |"]
+    for (step, reason), (count, size, found) in sorted(
         totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0], kv[0][1] or "")
     ):
-        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} |")
+        shown = redaction.describe(found) if any(found.values()) else "—"
+        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} | {shown} |")
     return "\n".join(lines)
 
 
@@ -110,6 +113,7 @@ def card(
     tokenizer: str,
     fmt: str = "jsonl",
     view_settings: ViewSettings | None = None,
+    redact: RedactSettings | None = None,
 ) -> str:
     specs = view_settings.specs if view_settings else []
     header = {
@@ -168,6 +172,7 @@ def card(
             "",
             "![funnel](plots/funnel.png)",
             "",
+            *(redaction.card_section(funnel, redact) if redact else []),
             "## Token counts",
             "",
             f"The token-length rule counted tokens with: {tokenizer}.",
@@ -272,14 +277,20 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         ),
         key=lambda r: (-r["rows"], r["lang"]),
     )
-    funnel = [r.asDict() for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
-    settings = {"filter": as_plain(cfg.filter), "dedup": as_plain(cfg.dedup), "licenses": as_plain(cfg.licenses)}
+    funnel = [r.asDict(recursive=True) for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
+    settings = {
+        "filter": as_plain(cfg.filter),
+        "dedup": as_plain(cfg.dedup),
+        "redact": as_plain(cfg.redact),
+        "licenses": as_plain(cfg.licenses),
+        "views": as_plain(cfg.export.views),
+    }
     tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
         plots(sizes, funnel, local / "plots")
         (local / "README.md").write_text(
-            card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views), encoding="utf-8"
+            card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views, cfg.redact), encoding="utf-8"
         )
         for name in ("README.md", "plots/languages.png", "plots/funnel.png"):
             out.put(local / name, name)

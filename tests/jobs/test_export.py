@@ -7,7 +7,7 @@ import subprocess
 
 import pyarrow.parquet as pq
 
-from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_DECISIONS
+from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
 
 
 def test_every_planted_commit_gets_the_decision_the_sample_expects(finetuned, expected):
@@ -181,3 +181,30 @@ def test_language_configs_and_folders_are_named_as_the_hub_names_them(spark, tmp
         f"{t}{'' if a == 'full' else '-' + a}{w}" for t in VIEW_TEMPLATES for a in VIEW_ANSWERS for w in ("", "-window")
     ]
     assert not {config_name(n.lower()) for n in linguist.load()["languages"]} & set(names)
+
+
+def test_planted_secrets_are_redacted_in_commitpackft_and_the_export_and_kept_in_the_raw_table(finetuned, expected):
+    lakehouse, _, summaries, out = finetuned
+    planted = [e for e in expected["commits"].values() if e["redactions"]]
+    assert planted
+    decisions = {r.commit: r for r in lakehouse.read(COMMITPACKFT_DECISIONS).collect()}
+    raw = {r.commit: r for r in lakehouse.read(COMMITPACK).collect()}
+    gold = {r.commit: r for r in lakehouse.read(COMMITPACKFT).collect()}
+    published = "".join(p.read_text() for p in out.rglob("*.jsonl"))
+    for e in planted:
+        assert decisions[e["sha"]].redactions.asDict() == e["redactions"]
+        original, row = raw[e["sha"]], gold[e["sha"]]
+        for secret in e["secrets"]:
+            assert secret in original.new_contents + original.message  # the raw table is byte-exact
+            assert secret not in row.new_contents + row.message + row.subject and secret not in published
+        for placeholder in ("<EMAIL>", "<IP_ADDRESS>", "<KEY>", "<PASSWORD>"):
+            assert placeholder in row.new_contents
+        assert "<EMAIL>" in row.message
+        # Look-alikes survive.
+        assert "support@example.com" in row.new_contents and '"1.4.2.0"' in row.new_contents
+    funnel = lakehouse.read(COMMITPACKFT_FUNNEL).where("reason IS NULL").collect()
+    kept_totals = {k: sum(r.redactions[k] or 0 for r in funnel) for k in ("email", "ip_address", "key", "password")}
+    assert kept_totals == {k: sum(e["redactions"][k] for e in planted) for k in kept_totals}
+    assert summaries["dedup"].details["PII and secrets in kept rows"] == "email 2, ip_address 1, key 1, password 1"
+    card = (out / "README.md").read_text()
+    assert "## PII and secrets" in card and "| key | 1 | 0 |" in card

@@ -367,3 +367,67 @@ def test_filter_stage_writes_decisions_and_a_funnel_that_adds_up(spark, lakehous
     # A rerun replaces, it does not append.
     ft.run(spark, load_settings(), lakehouse, None)
     assert lakehouse.read(COMMITPACKFT_DECISIONS).count() == 4
+
+
+def test_pii_and_secrets_are_counted_in_kept_rows_and_dropped_in_drop_mode(spark):
+    from commitpack.jobs.sample.planted import planted_set
+
+    key = next(c for c in planted_set() if c.name == "aws access key id")
+    email = next(c for c in planted_set() if c.name == "email in a message")
+    cases = [
+        {"new_contents": CODE_NEW + key.text},
+        {"message": "Fix the crash on empty input files\n\n" + email.text},
+        {},
+        {"subject": "fixed it", "new_contents": CODE_NEW + key.text},  # dropped earlier: not scanned
+    ]
+    counts = [
+        {"email": 0, "ip_address": 0, "key": 1, "password": 0},
+        {"email": 1, "ip_address": 0, "key": 0, "password": 0},
+        {"email": 0, "ip_address": 0, "key": 0, "password": 0},
+        None,
+    ]
+    kept = decide(spark, cases)
+    assert [g["reason"] for g in kept] == [None, None, None, "subject_length"]
+    assert [g["redactions"] and g["redactions"].asDict() for g in kept] == counts
+    dropped = decide(spark, cases, "redact.mode=drop")
+    assert [(g["reason"], g["detail"]) for g in dropped] == [
+        ("sensitive_data", "key 1"),
+        ("sensitive_data", "email 1"),
+        (None, None),
+        ("subject_length", None),
+    ]
+    off = decide(spark, cases, "redact.mode=drop", "filter.disable=[sensitive_data]")
+    assert [g["reason"] for g in off] == [None, None, None, "subject_length"]
+    assert all(g["redactions"] is None for g in off)
+
+
+def test_evaluation_sets_load_from_parquet_save_to_disk_and_jsonl_and_a_bad_source_is_a_usage_error(
+    spark, tmp_path, monkeypatch
+):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from commitpack.jobs.runtime.errors import UsageError
+
+    code = "def load_config(path):\n    return parse_yaml_file(path, strict=True, allow_duplicates=False, encoding='utf-8')\n"
+    mbpp_like = {"task_id": 11, "text": "Load a configuration file.", "code": code, "test_list": ["assert True"]}
+    pq.write_table(pa.Table.from_pylist([mbpp_like]), tmp_path / "mbpp.parquet")
+    datasets.DatasetDict({"test": datasets.Dataset.from_list([mbpp_like | {"task_id": 12}])}).save_to_disk(
+        str(tmp_path / "saved")
+    )
+    (tmp_path / "set.jsonl").write_text(json.dumps(mbpp_like | {"task_id": 13}) + "\n")
+    sources = [str(tmp_path / "mbpp.parquet"), str(tmp_path / "saved"), str(tmp_path / "set.jsonl")]
+    cfg = load_settings(
+        overrides=[f"filter.decontaminate.benchmarks=[{', '.join(sources)}]", "filter.decontaminate.humaneval=false"]
+    )
+    grams, names = ft.evaluation_grams(cfg)
+    assert names == sources
+    got = decide(spark, [{"new_contents": CODE_OLD + code}, {}], grams=grams)
+    assert [(g["reason"], g["detail"]) for g in got] == [("contaminated", "new_contents:mbpp:11"), (None, None)]
+    assert {p for p in grams.values()} == {"mbpp:11"}  # the first set that has an n-gram names it
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for bad in (str(tmp_path / "missing.jsonl"), "no-such-owner/no-such-set"):
+        with pytest.raises(UsageError, match="filter.decontaminate.benchmarks"):
+            ft.evaluation_grams(load_settings(overrides=[f"filter.decontaminate.benchmarks=[{bad}]"]))

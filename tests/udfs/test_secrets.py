@@ -51,7 +51,7 @@ def test_precision_and_recall_on_the_planted_set(tmp_path):
     print(
         f"\nredaction on {len(planted)} planted secrets and {len(cases) - len(planted)} look-alikes: "
         f"P {precision:.3f} R {recall:.3f}; detect-secrets scanning the files: "
-        f"P {ds_precision:.3f} R {ds_recall:.3f}, flagged {sorted(flagged - planted)}"
+        f"P {ds_precision:.3f} R {ds_recall:.3f}, flagged {sorted(flagged - planted)}, missed {sorted(planted - flagged)}"
     )
     assert not changed, changed
     assert found == planted, planted - found

@@ -409,6 +409,46 @@ def recipients(team):
 '''
 
 
+_AUTH_BASE = '''"""Request signing for the report service (OAuth1, HMAC-SHA1)."""
+
+import hashlib
+import hmac
+
+
+def signature(secret, method, url, params):
+    """The OAuth1 signature of a request: HMAC-SHA1 over the method, the URL and the sorted params."""
+    pairs = []
+    for key in sorted(params):
+        value = params[key]
+        if value is None:
+            continue
+        pairs.append(f"{key}={value}")
+    base = "&".join([method.upper(), url, "&".join(pairs)])
+    return hmac.new(secret.encode(), base.encode(), hashlib.sha1).hexdigest()
+'''
+_IGNORE_BASE = "".join(
+    f"{pattern}\n"
+    for pattern in (
+        "__pycache__/",
+        "*.py[cod]",
+        "*.so",
+        "build/",
+        "dist/",
+        "*.egg-info/",
+        ".tox/",
+        ".coverage",
+        "htmlcov/",
+        ".pytest_cache/",
+        ".mypy_cache/",
+        ".venv/",
+        "venv/",
+        "*.log",
+        ".DS_Store",
+        "*.swp",
+    )
+)
+
+
 def _reporting_with_secrets() -> tuple[str, str, dict[str, str]]:
     """The reporting module with planted secrets (generated: none is real) and look-alikes that
     must survive (a documentation address, a four-part version), and a message naming a reporter."""
@@ -451,8 +491,38 @@ def build_textkit(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
             "textkit/about.py": 'VERSION = "0.1.0"\n'
             + "".join(f"# release note {i}: see the changelog for details\n" for i in range(12)),
             "textkit/reporting.py": _REPORTING_BASE,
+            "textkit/auth.py": _AUTH_BASE,
+            ".gitignore": _IGNORE_BASE,
         },
         expect="not_single_file",
+    )
+    # Kept by the sharper message rules: "auth" only inside "OAuth1" does not name auth.py (the
+    # substring rule dropped it), and short technical English that lid.176 alone calls German.
+    kit.commit(
+        "tk-oauth",
+        "Trim down the OAuth1 signing logic",
+        {
+            "textkit/auth.py": _AUTH_BASE.replace(
+                """    pairs = []
+    for key in sorted(params):
+        value = params[key]
+        if value is None:
+            continue
+        pairs.append(f"{key}={value}")
+""",
+                """    pairs = [f"{key}={params[key]}" for key in sorted(params) if params[key] is not None]
+""",
+            )
+        },
+        lang="python",
+        ft="kept",
+    )
+    kit.commit(
+        "tk-eggs",
+        "Add .eggs dir to .gitignore",
+        {".gitignore": _IGNORE_BASE + ".eggs/\n"},
+        lang="ignore list",
+        ft="kept",
     )
     kit.commit(
         "tk-count",

@@ -95,7 +95,8 @@ def funnel_table(funnel: list[dict]) -> str:
         total = totals.setdefault(key, [0, 0, {}])
         total[0] += row["rows"]
         total[1] += row["bytes"]
-        for kind, n in (row.get("redactions") or {}).items():
+        found = row.get("redactions") or {}
+        for kind, n in (found.asDict() if hasattr(found, "asDict") else found).items():  # a Row, or its dict
             total[2][kind] = total[2].get(kind, 0) + (n or 0)
     lines = ["| step | rule | rows | MB | PII and secrets found |", "| --- | --- | ---: | ---: | --- |"]
     for (step, reason), (count, size, found) in sorted(

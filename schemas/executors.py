@@ -72,7 +72,19 @@ FETCHED = StructType([*nullable(COMMITPACK.schema).fields, optional("transfer", 
 # udfs.minhash.band_batches: a row's MinHash LSH band keys.
 MINHASH_BANDS = struct(optional("id", StringType()), optional("bands", ArrayType(LongType())))
 
-# udfs.messages: message language (fasttext lid.176) and the first evaluation-set overlap.
+# udfs.messages: message language (fasttext lid.176: the most likely language of the message's
+# words, its probability, the allowed languages' summed probability) and the first
+# evaluation-set overlap. (No column comments: Spark compares a UDF's result type with them.)
 MESSAGE_CHECKS = struct(
-    optional("lang", StringType()), optional("score", DoubleType()), optional("overlap", StringType())
+    optional("lang", StringType()),
+    optional("score", DoubleType()),
+    optional("allowed_score", DoubleType()),
+    optional("overlap", StringType()),
 )
+
+# udfs.formats.answer_udf: a training view's question (the old contents as shown) and answer.
+VIEW_ANSWER = struct(optional("question", StringType()), optional("answer", StringType()))
+
+# udfs.secrets: findings per kind in a row's contents and message (gold.REDACTION_COUNTS), and
+# the texts with their findings replaced by placeholders.
+REDACTED = struct(*(optional(name, StringType()) for name in ("old_contents", "new_contents", "message", "subject")))

@@ -3,7 +3,13 @@
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, TimestampType
 
 from commitpack.schemas.table import Table, optional, required, struct
-from commitpack.schemas.vocabulary import DECISION_REASONS, DECISION_STEPS, FETCH_STATUSES, RETRIED
+from commitpack.schemas.vocabulary import DECISION_REASONS, DECISION_STEPS, FETCH_STATUSES, REDACTION_KINDS, RETRIED
+
+# PII and secrets found per kind (udfs.secrets): in a decision, the row's contents and message
+# (null: not scanned); in the funnel, summed over its rows. No field comments: the filter's UDF
+# returns this type, and Spark compares comments too.
+REDACTION_COUNTS = struct(*(optional(kind, IntegerType()) for kind in REDACTION_KINDS))
+REDACTION_TOTALS = struct(*(optional(kind, LongType()) for kind in REDACTION_KINDS))
 
 COMMITPACK = Table(
     name="gold.commitpack",
@@ -75,6 +81,11 @@ COMMITPACKFT_DECISIONS = Table(
         required("bytes", LongType(), "UTF-8 bytes of old + new contents"),
         optional("cluster", StringType(), "dedup: the smallest commit of the row's duplicate cluster"),
         optional("cluster_size", IntegerType()),
+        optional(
+            "redactions",
+            REDACTION_COUNTS,
+            "PII and secrets found per kind in the contents and message (rows every other filter rule kept)",
+        ),
     ),
 )
 
@@ -90,6 +101,7 @@ COMMITPACKFT_FUNNEL = Table(
         required("lang", StringType()),
         required("rows", LongType()),
         required("bytes", LongType()),
+        optional("redactions", REDACTION_TOTALS, "PII and secrets found per kind in these rows"),
     ),
 )
 

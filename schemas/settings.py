@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from commitpack.schemas.names import is_login, remote_transport
-from commitpack.schemas.vocabulary import FILTER_REASONS
+from commitpack.schemas.vocabulary import FILTER_REASONS, SEEDS_VIEW, VIEW_ANSWERS, VIEW_TEMPLATES
 
 
 class SettingError(ValueError):
@@ -189,7 +189,13 @@ class TokenSettings:
 @dataclass(frozen=True)
 class MessageLanguageSettings:
     allow: tuple[str, ...]
-    min_score: float
+    min_foreign_score: float
+    min_allowed_score: float
+
+    def __post_init__(self):
+        for name in ("min_foreign_score", "min_allowed_score"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingError(name, f"must be a probability between 0 and 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -250,10 +256,88 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class RedactSettings:
+    mode: Literal["placeholder", "drop"]
+    plugins: tuple[str, ...]
+    allow_email_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A training view, as its name says: ``<template>[-<answer>][-window]``, or ``seeds``."""
+
+    name: str
+    template: str
+    answer: str
+    window: bool
+
+    @classmethod
+    def parse(cls, name: str) -> ViewSpec:
+        if name == SEEDS_VIEW:
+            return cls(name, SEEDS_VIEW, "full", False)
+        rest, window = (name[: -len("-window")], True) if name.endswith("-window") else (name, False)
+        template, _, answer = rest.partition("-")
+        if template not in VIEW_TEMPLATES or (answer or "full") not in VIEW_ANSWERS:
+            raise ValueError(
+                f"unknown view {name!r}: give {SEEDS_VIEW} or <template>[-<answer>][-window] with a template of "
+                f"{', '.join(VIEW_TEMPLATES)} and an answer of {', '.join(VIEW_ANSWERS[1:])} (default full)"
+            )
+        return cls(name, template, answer or "full", window)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    full_fraction: float
+    min_lines: int
+    max_lines: int
+    seed: int
+
+    def __post_init__(self):
+        if not 0 <= self.full_fraction <= 1:
+            raise SettingError("full_fraction", f"must be between 0 and 1, got {self.full_fraction}")
+        if not 0 <= self.min_lines <= self.max_lines:
+            raise SettingError("min_lines", f"need 0 <= min_lines <= max_lines, got {self.min_lines}, {self.max_lines}")
+
+
+@dataclass(frozen=True)
+class SeedSettings:
+    min_lines: int
+    max_lines: int
+    seed: int
+
+    def __post_init__(self):
+        if not 1 <= self.min_lines <= self.max_lines:
+            raise SettingError("min_lines", f"need 1 <= min_lines <= max_lines, got {self.min_lines}, {self.max_lines}")
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    names: tuple[str, ...]
+    commit_file_name: bool
+    diff_context_lines: int
+    window: WindowSettings
+    seeds: SeedSettings
+
+    def __post_init__(self):
+        for name in self.names:
+            try:
+                ViewSpec.parse(name)
+            except ValueError as exc:
+                raise SettingError("names", str(exc)) from None
+        if self.diff_context_lines < 1:
+            raise SettingError("diff_context_lines", f"must be at least 1, got {self.diff_context_lines}")
+
+    @property
+    def specs(self) -> list[ViewSpec]:
+        return [ViewSpec.parse(name) for name in self.names]
+
+
+@dataclass(frozen=True)
 class ExportSettings:
     output: str | None
     formats: tuple[Literal["jsonl", "parquet"], ...]
     shard_rows: int
+    views: ViewSettings
 
     def __post_init__(self):
         if not self.formats:
@@ -277,6 +361,7 @@ class Settings:
     quality: QualitySettings
     filter: FilterSettings
     dedup: DedupSettings
+    redact: RedactSettings
     export: ExportSettings
 
     def fingerprint(self) -> str:

@@ -98,7 +98,10 @@ FILTER_COLUMN_REASONS = (
     "subject_thanks",
     "bump_sampled_out",
 )
-FILTER_REASONS = (*FILTER_COLUMN_REASONS, "token_length", "message_language", "contaminated")
+FILTER_REASONS = (*FILTER_COLUMN_REASONS, "token_length", "message_language", "contaminated", "sensitive_data")
+# What redaction finds in contents and messages (udfs.secrets), each replaced by its placeholder,
+# or the row dropped as `sensitive_data` (redact.mode).
+REDACTION_KINDS = ("email", "ip_address", "key", "password")
 DEDUP_REASONS = ("exact_duplicate", "near_duplicate")
 DECISION_STEPS = ("fetch", "filter", "dedup")
 # A decision's reason: the fetch status of a row without contents, or the rule that dropped it.
@@ -107,3 +110,10 @@ DECISION_REASONS = (
     *FILTER_REASONS,
     *DEDUP_REASONS,
 )
+
+# ---------------------------------------------------------------------------- export
+# Training views of the export (README "Training views"): a view is named
+# <template>[-<answer>][-window], or is the seeds view.
+VIEW_TEMPLATES = ("qa", "commit", "chat")
+VIEW_ANSWERS = ("full", "unified-diff", "line-diff")
+SEEDS_VIEW = "seeds"

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.report import StageSummary, progress
+from commitpack.jobs.transforms import redaction
 from commitpack.jobs.transforms.funnel import funnel, summarize
 from commitpack.jobs.transforms.graph import connected_components
 from commitpack.schemas.executors import MINHASH_BANDS
@@ -155,6 +156,7 @@ def apply_clusters(decisions: DataFrame, found: DataFrame) -> DataFrame:
         "message_lang_score",
         "tokens",
         "bytes",
+        "redactions",
     )
     return base.join(found, "commit", "left").select(
         "commit",
@@ -170,12 +172,13 @@ def apply_clusters(decisions: DataFrame, found: DataFrame) -> DataFrame:
         "bytes",
         "cluster",
         "cluster_size",
+        "redactions",
     )
 
 
 def commitpackft(decisions: DataFrame, raw: DataFrame) -> DataFrame:
     kept = decisions.where(F.col("reason").isNull()).select(
-        "commit", "subject", "message_lang", "tokens", "cluster", "cluster_size"
+        "commit", "subject", "message_lang", "tokens", "cluster", "cluster_size", "redactions"
     )
     return kept.join(raw.drop("subject"), "commit").select(
         "commit",
@@ -193,6 +196,7 @@ def commitpackft(decisions: DataFrame, raw: DataFrame) -> DataFrame:
         "tokens",
         "cluster",
         "cluster_size",
+        "redactions",
     )
 
 
@@ -210,7 +214,8 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     # Materialized before the overwrite: the new decisions are computed from the current ones.
     lakehouse.replace(COMMITPACKFT_DECISIONS, apply_clusters(decisions, found).localCheckpoint())
     decisions = lakehouse.read(COMMITPACKFT_DECISIONS)
-    lakehouse.replace(COMMITPACKFT, commitpackft(decisions, raw))
+    # PII and secrets the filter found are replaced by placeholders (transforms.redaction).
+    lakehouse.replace(COMMITPACKFT, redaction.redacted(commitpackft(decisions, raw), cfg.redact))
     lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(decisions))
     summary.details["clusters with duplicates"] = (
         f"{found.where('cluster_size > 1').select('cluster').distinct().count():,}"

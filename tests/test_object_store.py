@@ -5,6 +5,8 @@ lakehouse and its export on the store matches the local run table for table and 
 
 from __future__ import annotations
 
+import pytest
+
 from commitpack.jobs.runtime.lakehouse import Lakehouse
 from commitpack.jobs.sample import OPT_OUT_OWNER
 from commitpack.schemas.tables import TABLES
@@ -12,6 +14,7 @@ from commitpack.schemas.tables import TABLES
 STAGES = ("ingest-gharchive", "ingest-bigquery", "index", "fetch", "filter", "dedup", "export")
 # meta.* record the runs themselves (times, run ids), not what they found.
 COMPARED = sorted(name for name in TABLES if not name.startswith("meta."))
+pytestmark = pytest.mark.object_store
 
 
 def test_the_pipeline_on_an_object_store_matches_a_local_run(

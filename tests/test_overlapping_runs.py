@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from commitpack.jobs.runtime.lakehouse import Lakehouse
 from commitpack.jobs.sample import OPT_OUT_OWNER
 
@@ -128,6 +130,7 @@ def test_two_processes_overlapping_on_a_local_lakehouse_end_as_one_sequential_ru
     same_tables(lakehouse, sequential, TABLES)
 
 
+@pytest.mark.object_store
 def test_two_runs_overlapping_on_an_object_store_end_as_one_sequential_run(
     sample, fetched, spark, object_store, sample_on_object_store, tmp_path, same_tables
 ):

@@ -124,15 +124,15 @@ def run_stage(stage: Stage, args: argparse.Namespace, cfg: Settings) -> int:
     spark = get_session(cfg, cfg.spark.master)
     lakehouse = Lakehouse(spark, cfg.lakehouse, cfg.concurrency.commit_retries)
     run_id = new_run_id()
-    stages = stage.leased_stages(args) if hasattr(stage, "leased_stages") else [stage.COMMAND]
-    with held(lakehouse, run_id, stage.COMMAND, stages, cfg.concurrency):
+    leased = stage.leased_stages(args) if hasattr(stage, "leased_stages") else [stage.COMMAND]
+    with held(lakehouse, run_id, stage.COMMAND, leased, cfg.concurrency):
         quality = None
         if cfg.quality.enabled:
             from commitpack.jobs.runtime.quality import DataQuality
 
             quality = DataQuality(cfg, lakehouse, run_id)
         result = stage.run(spark, cfg, lakehouse, args)
-        stages_run = 0
+        stages = 0
         try:
             for summary in [result] if isinstance(result, StageSummary) else result:
                 summary.finished_at = summary.finished_at or summary.finish().finished_at
@@ -141,11 +141,11 @@ def run_stage(stage: Stage, args: argparse.Namespace, cfg: Settings) -> int:
                 lakehouse.merge("meta.stage_runs", stage_run_rows(spark, run_id, summary, cfg.fingerprint()))
                 if checks:
                     checks.raise_for_critical()
-                stages_run += 1
+                stages += 1
         finally:
             if quality:
                 quality.publish()
-    return stages_run
+    return stages
 
 
 def main(stages: Sequence[Stage], argv: Sequence[str] | None = None) -> int:

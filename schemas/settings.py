@@ -41,6 +41,7 @@ class SparkSettings:
     master: str
     app_name: str
     maven_repository: str
+    packages: tuple[str, ...]
     conf: dict[str, str]
     progress: Literal["auto"] | bool
 
@@ -152,6 +153,18 @@ class FetchSettings:
             codecs.lookup(self.encoding)
         except LookupError:
             raise SettingError("encoding", f"{self.encoding!r} is not an encoding Python knows") from None
+
+
+@dataclass(frozen=True)
+class ConcurrencySettings:
+    commit_retries: int
+    wait_seconds: float
+    lease_seconds: float
+
+    def __post_init__(self):
+        _positive(self, "lease_seconds")
+        if self.commit_retries < 0 or self.wait_seconds < 0:
+            raise SettingError("wait_seconds", "retries and waits cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -358,6 +371,7 @@ class Settings:
     index: IndexSettings
     git: GitSettings
     fetch: FetchSettings
+    concurrency: ConcurrencySettings
     quality: QualitySettings
     filter: FilterSettings
     dedup: DedupSettings

@@ -7,6 +7,10 @@ optionally update what changed) or replaces what it recomputed.
 from __future__ import annotations
 
 import contextlib
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -17,12 +21,16 @@ from commitpack.schemas.table import Table, sql_literal
 from commitpack.schemas.tables import table
 
 MAX_PRUNED_PARTITIONS = 1000
+# Commits made again after losing a race with another writer (``concurrency.commit_retries``).
+COMMIT_RETRIES = 5
+T = TypeVar("T")
 
 
 class Lakehouse:
-    def __init__(self, spark: SparkSession, root: str):
+    def __init__(self, spark: SparkSession, root: str, commit_retries: int = COMMIT_RETRIES):
         self.spark = spark
         self.root = normalize_root(root)
+        self.commit_retries = commit_retries
 
     def path(self, name: str | Table) -> str:
         spec = name if isinstance(name, Table) else table(name)
@@ -51,7 +59,8 @@ class Lakehouse:
                 builder = builder.partitionedBy(*spec.partition_by)
             for key, value in spec.properties:
                 builder = builder.property(key, value)
-            builder.execute()
+            # Two runs creating it at once: the loser finds it created when it tries again.
+            retry_conflicts(builder.execute, self.commit_retries)
         return spec
 
     def merge(
@@ -70,11 +79,15 @@ class Lakehouse:
             update_when = (
                 "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
             )
-        merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
-        if update_when is not None:
-            merge = merge.whenMatchedUpdateAll(condition=update_when)
+
+        def commit():
+            merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
+            if update_when is not None:
+                merge = merge.whenMatchedUpdateAll(condition=update_when)
+            return merge.whenNotMatchedInsertAll().execute().first()
+
         with self._writing(spec):
-            done = merge.whenNotMatchedInsertAll().execute().first()
+            done = retry_conflicts(commit, self.commit_retries)
         return {"inserted": int(done.num_inserted_rows), "updated": int(done.num_updated_rows)}
 
     def sync(self, name: str | Table, rows: DataFrame) -> dict[str, int]:
@@ -92,13 +105,16 @@ class Lakehouse:
         if not changed.isEmpty():
             counts.update(self.merge(spec, changed, update_when="true"))
         if not gone.isEmpty():
-            done = (
-                DeltaTable.forPath(self.spark, self.path(spec))
-                .alias("t")
-                .merge(gone.alias("s"), self._key_match(spec))
-                .whenMatchedDelete()
-                .execute()
-                .first()
+            done = retry_conflicts(
+                lambda: (
+                    DeltaTable.forPath(self.spark, self.path(spec))
+                    .alias("t")
+                    .merge(gone.alias("s"), self._key_match(spec))
+                    .whenMatchedDelete()
+                    .execute()
+                    .first()
+                ),
+                self.commit_retries,
             )
             counts["deleted"] = int(done.num_deleted_rows)
         return counts
@@ -142,8 +158,9 @@ class Lakehouse:
     def append(self, name: str | Table, rows: DataFrame) -> None:
         """Append rows the caller knows to be new (their keys are absent), in one pass over them."""
         spec = self.ensure(name)
+        writer = conform(rows, spec).write.format("delta").mode("append")
         with self._writing(spec):
-            conform(rows, spec).write.format("delta").mode("append").save(self.path(spec))
+            retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
 
     def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> None:
         """Overwrite the table, or with ``where`` only the rows matching that predicate."""
@@ -152,7 +169,43 @@ class Lakehouse:
         if where is not None:
             writer = writer.option("replaceWhere", where)
         with self._writing(spec):
-            writer.save(self.path(spec))
+            retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
+
+
+def retry_conflicts(commit: Callable[[], T], retries: int) -> T:
+    """Run a Delta commit; when it lost a race with a concurrent writer's commit, run it again
+    (Delta then reads the table's new version), after a random pause that grows each time, so
+    two writers do not collide again in step."""
+    attempt = 0
+    while True:
+        try:
+            return commit()
+        except Exception as exc:
+            if attempt == retries or not is_write_conflict(exc):
+                raise
+        time.sleep(random.uniform(0.5, 1.5) * 2**attempt)
+        attempt += 1
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Delta's commit conflicts (ConcurrentAppendException, MetadataChangedException …): all
+    are ``java.util.ConcurrentModificationException``s, which pyspark raises as Py4JJavaError
+    (or, where Delta's converter is in the path, as ``delta.exceptions`` classes)."""
+    from delta import exceptions
+    from pyspark import SparkContext
+
+    if isinstance(exc, tuple(getattr(exceptions, name) for name in exceptions.__all__)):
+        return True
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    jvm = SparkContext._jvm
+    if java is None or jvm is None:
+        return False
+    conflict = jvm.java.lang.Class.forName("java.util.ConcurrentModificationException")
+    while java is not None:
+        if conflict.isInstance(java):
+            return True
+        java = java.getCause()
+    return False
 
 
 def conform(rows: DataFrame, spec: Table) -> DataFrame:

@@ -40,6 +40,10 @@ def defaults(args) -> dict:
     }
 
 
+def leased_stages(args) -> list[str]:
+    return [stage.COMMAND for stage in pipeline.STAGES]
+
+
 def run(spark, cfg, lakehouse, args):
     workdir = os.path.abspath(args.workdir)
     progress(COMMAND, f"building the sample in {workdir}/sample")

@@ -257,7 +257,7 @@ def indexed(spark, sample, tmp_path_factory):
     from commitpack.jobs.stages import index, ingest_bigquery, ingest_gharchive
 
     root = tmp_path_factory.mktemp("indexed")
-    cfg = sample_config(sample, root / "mirrors")
+    cfg = sample_config(sample, root / "cache")
     lakehouse = Lakehouse(spark, str(root / "lakehouse"))
     summaries = {
         "ingest-gharchive": stage(ingest_gharchive, spark, lakehouse, cfg, input=[str(sample.gharchive / "*.json.gz")]),

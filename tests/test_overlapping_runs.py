@@ -38,7 +38,7 @@ TABLES = (
 )
 
 
-def run_stages(lakehouse: str, hours: list[str], bigquery: str, sample, mirrors: Path) -> list[list[str]]:
+def run_stages(lakehouse: str, hours: list[str], bigquery: str, sample, cache: Path) -> list[list[str]]:
     common = [
         "--lakehouse",
         lakehouse,
@@ -47,7 +47,7 @@ def run_stages(lakehouse: str, hours: list[str], bigquery: str, sample, mirrors:
         "--set",
         "git.retries=1",
         "--set",
-        f"git.mirror_dir={mirrors}",
+        f"git.cache_dir={cache}",
         "--set",
         f"git.remote_template={sample.remote_template}",
     ]
@@ -117,7 +117,7 @@ def test_two_processes_overlapping_on_a_local_lakehouse_end_as_one_sequential_ru
         launch(
             tmp_path,
             name,
-            {name: run_stages(str(root), mine, str(sample.bigquery), sample, tmp_path / "mirrors")},
+            {name: run_stages(str(root), mine, str(sample.bigquery), sample, tmp_path / "cache")},
             2,
             config,
             None,
@@ -140,7 +140,7 @@ def test_two_runs_overlapping_on_an_object_store_end_as_one_sequential_run(
     first, second = overlapping_hours(hours)
     lakehouse_uri = object_store.uri("overlap/lakehouse")
     runs = {
-        name: run_stages(lakehouse_uri, mine, f"{inputs}/bigquery", sample, tmp_path / "mirrors")
+        name: run_stages(lakehouse_uri, mine, f"{inputs}/bigquery", sample, tmp_path / "cache")
         for name, mine in (("a", first), ("b", second))
     }
     config = object_store.settings(tmp_path / "s3a.yaml")

@@ -59,8 +59,19 @@ class Lakehouse:
                 builder = builder.partitionedBy(*spec.partition_by)
             for key, value in spec.properties:
                 builder = builder.property(key, value)
-            # Two runs creating it at once: the loser finds it created when it tries again.
-            retry_conflicts(builder.execute, self.commit_retries)
+
+            def create() -> None:
+                try:
+                    builder.execute()
+                except Exception as exc:
+                    # Another run creating it at once: its files may be there before its first
+                    # commit is; the next attempt finds the table created.
+                    if "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION" in str(exc) and not self.exists(spec):
+                        raise TableCreationRace(spec.name) from exc
+                    if not self.exists(spec):
+                        raise
+
+            retry_conflicts(create, self.commit_retries)
         return spec
 
     def merge(
@@ -172,6 +183,10 @@ class Lakehouse:
             retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
 
 
+class TableCreationRace(Exception):
+    """Another run was creating the same table at the same moment."""
+
+
 def retry_conflicts(commit: Callable[[], T], retries: int) -> T:
     """Run a Delta commit; when it lost a race with a concurrent writer's commit, run it again
     (Delta then reads the table's new version), after a random pause that grows each time, so
@@ -194,7 +209,7 @@ def is_write_conflict(exc: BaseException) -> bool:
     from delta import exceptions
     from pyspark import SparkContext
 
-    if isinstance(exc, tuple(getattr(exceptions, name) for name in exceptions.__all__)):
+    if isinstance(exc, (TableCreationRace, *(getattr(exceptions, name) for name in exceptions.__all__))):
         return True
     java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
     jvm = SparkContext._jvm

@@ -49,15 +49,11 @@ INDEX_REASONS = (
 )
 
 # ---------------------------------------------------------------------------- gold
-# A raw row's fetch status: ``ok``, a final reason it has no contents, or a retried one.
-FETCH_FINAL = ("binary", "too_large", "symlink", "submodule", "blob_missing", "commit_missing", "repo_unavailable")
-FETCH_STATUSES = ("ok", *FETCH_FINAL, *RETRIED)
-
 # The CommitPackFT rules, in the order they are applied; the first that fails names the row.
-FILTER_COLUMN_REASONS = (
-    "contents_too_long",
-    "contents_new_empty",
-    "contents_unchanged",
+# Metadata rules read only the subject, the file name and the commit id, so they can run before
+# any contents are read (and before any are fetched: a row the fetch skipped for one of them has
+# the status ``pruned:<rule>``).
+FILTER_METADATA_REASONS = (
     "subject_has_hash",
     "subject_names_file",
     "subject_length",
@@ -72,7 +68,21 @@ FILTER_COLUMN_REASONS = (
     "subject_thanks",
     "bump_sampled_out",
 )
-FILTER_REASONS = (*FILTER_COLUMN_REASONS, "token_length", "message_language", "contaminated")
+FILTER_CONTENTS_REASONS = ("contents_too_long", "contents_new_empty", "contents_unchanged")
+FILTER_REASONS = (
+    *FILTER_METADATA_REASONS,
+    *FILTER_CONTENTS_REASONS,
+    "token_length",
+    "message_language",
+    "contaminated",
+)
+
+# A raw row's fetch status: ``ok``, a final reason it has no contents, a metadata rule that made
+# the fetch skip it, or a retried one.
+FETCH_FINAL = ("binary", "too_large", "symlink", "submodule", "blob_missing", "commit_missing", "repo_unavailable")
+PRUNED_STATUSES = tuple(f"pruned:{rule}" for rule in FILTER_METADATA_REASONS)
+FETCH_STATUSES = ("ok", *FETCH_FINAL, *PRUNED_STATUSES, *RETRIED)
+
 DEDUP_REASONS = ("exact_duplicate", "near_duplicate")
 DECISION_STEPS = ("fetch", "filter", "dedup")
 # A decision's reason: the fetch status of a row without contents, or the rule that dropped it.

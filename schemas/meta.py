@@ -21,3 +21,15 @@ STAGE_RUNS = Table(
         required("commitpack_version", StringType()),
     ),
 )
+
+WATERMARKS = Table(
+    name="meta.watermarks",
+    description="How far each derived table has read its source: target holds everything source held at version.",
+    keys=("target", "source"),
+    schema=struct(
+        required("target", StringType()),
+        required("source", StringType()),
+        required("version", LongType(), "the source's Delta table version"),
+        required("updated_at", TimestampType()),
+    ),
+)

@@ -1,17 +1,26 @@
 """Export CommitPackFT as JSONL and Parquet shards per language, with a dataset card.
 
-The layout is the Hugging Face datasets one: ``data/<lang>/train-00000-of-00002.jsonl`` (and
-``parquet/<lang>/…parquet``), and a README.md whose YAML header declares one config per language,
-so ``datasets.load_dataset(<output>, "<lang>")`` loads it. The card has the per-language table
-(rows, MB), the funnel, the configuration used and PNG plots. Works for any output URI Spark's
-Hadoop FileSystem can write (local, s3://, gs://, dbfs:/).
+The layout is the Hugging Face datasets one: ``data/<lang>/<release>/train-00000-of-00002.jsonl``
+(and ``parquet/<lang>/<release>/…parquet``), and a README.md whose YAML header declares one config
+per language, pointing at that language's release, so ``datasets.load_dataset(<output>, "<lang>")``
+loads it. The card has the per-language table (rows, MB), the funnel, the configuration used and
+PNG plots, always of the whole dataset. Works for any output URI Spark's Hadoop FileSystem can
+write (local, s3://, gs://, dbfs:/).
+
+Incremental: the card's header also records which version of gold.commitpackft the export holds.
+A run rewrites only the languages whose exported columns changed since (the table's change feed):
+each gets a new release folder, then the card is replaced in one step (``FileSystem.publish``), so
+a reader sees the old dataset or the new one, never a mix; then every release the card does not
+name is deleted, so no stale shard stays behind. Other formats or shard sizes rewrite every language.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import yaml
@@ -22,8 +31,9 @@ from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileSystem
+from commitpack.jobs.transforms.changes import changed_values
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
-from commitpack.schemas.settings import as_plain
+from commitpack.schemas.settings import as_plain, fingerprint
 from commitpack.udfs import tokens
 
 COMMAND = "export"
@@ -93,7 +103,11 @@ def funnel_table(funnel: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, fmt: str = "jsonl") -> str:
+def card(
+    sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, fmt: str = "jsonl", state: dict | None = None
+) -> str:
+    """The dataset card; ``sizes`` rows may name a language's ``release`` folder, ``state`` is the
+    export's own record (``STATE_KEY`` in the header)."""
     header = {
         "pretty_name": "CommitPackFT (commitpack export)",
         "language": ["code", "en"],
@@ -101,11 +115,18 @@ def card(sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, 
         "configs": [
             {
                 "config_name": r["lang"],
-                "data_files": [{"split": "train", "path": f"{FOLDERS[fmt]}/{r['lang']}/*.{EXTENSIONS[fmt]}"}],
+                "data_files": [
+                    {
+                        "split": "train",
+                        "path": f"{release_folder(fmt, r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}",
+                    }
+                ],
             }
             for r in sizes
         ],
     }
+    if state is not None:
+        header[STATE_KEY] = state
     return "\n".join(
         [
             "---",
@@ -193,25 +214,82 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- files
 
+# The card header's key for what the export holds: the gold.commitpackft version, the settings
+# of its files and each language's release with its rows and MB.
+STATE_KEY = "commitpack_export"
 
-def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int]) -> None:
-    """One file per (language, shard), renamed to the datasets layout."""
-    folder, ext = FOLDERS[fmt], EXTENSIONS[fmt]
+
+def release_folder(fmt: str, lang: str, release: str | None) -> str:
+    return f"{FOLDERS[fmt]}/{lang}" + (f"/{release}" if release else "")
+
+
+def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int], releases: dict[str, str]) -> None:
+    """One file per (language, shard), renamed to the datasets layout in the language's release folder."""
+    ext = EXTENSIONS[fmt]
     staging = f"_staging_{fmt}"
     out.delete(staging)
-    out.delete(folder)
     writer = rows.write.partitionBy("lang", "shard").mode("overwrite")
     if fmt == "jsonl":
         writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
     else:
-        writer.parquet(out.child(staging))
+        writer.option("compression", COMMITPACKFT.compression).parquet(out.child(staging))
     for lang, count in shards.items():
+        folder = release_folder(fmt, lang, releases[lang])
         for shard in range(count):
             parts = out.files(f"{staging}/lang={lang}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
             for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
                 suffix = "" if i == 0 else f"-{i}"
-                out.move(part, f"{folder}/{lang}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
+                out.move(part, f"{folder}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
     out.delete(staging)
+
+
+def published(out: FileSystem) -> dict | None:
+    """What the export at ``out`` holds, from its card's header (None: no card of ours)."""
+    text = out.read_text("README.md")
+    if not text or not text.startswith("---\n") or "\n---\n" not in text[4:]:
+        return None
+    header = yaml.safe_load(text[4 : text.index("\n---\n", 4)]) or {}
+    return header.get(STATE_KEY)
+
+
+def changed_languages(feed: DataFrame) -> set[str]:
+    """The languages of the rows whose exported columns a change feed of gold.commitpackft changed."""
+    changed = changed_values(feed, COMMITPACKFT.keys, COLUMNS)
+    rows = changed.select(F.col("before.lang").alias("a"), F.col("after.lang").alias("b")).collect()
+    return {lang for row in rows for lang in row if lang is not None}
+
+
+def remove_stale(out: FileSystem, releases: dict[str, dict[str, str]]) -> int:
+    """Delete every language folder and release the card does not name (``releases``: format →
+    language → release); returns how many."""
+    removed = 0
+    for fmt, folder in FOLDERS.items():
+        named = releases.get(fmt, {})
+        for lang in out.folders(folder):
+            stale = (
+                [lang]
+                if lang not in named
+                else [f"{lang}/{name}" for name in out.folders(f"{folder}/{lang}") if name != named[lang]]
+                + [f"{lang}/{Path(path).name}" for path in out.files(f"{folder}/{lang}")]
+            )  # files: a layout without releases
+            for relative in stale:
+                out.delete(f"{folder}/{relative}")
+            removed += len(stale)
+    return removed
+
+
+def pending_languages(lakehouse, state: dict | None, version: int, files: str) -> tuple[set[str] | None, str]:
+    """The languages to write again (None: every one) and how the run found them."""
+    if state is None:
+        return None, "full: no export of this pipeline there yet"
+    if state.get("files") != files:
+        return None, "full: other formats or shard sizes than the export there"
+    if state["version"] == version:
+        return set(), f"incremental: gold.commitpackft is unchanged since version {version}"
+    feed = lakehouse.changes(COMMITPACKFT, state["version"], version)
+    if feed is None:
+        return None, f"full: gold.commitpackft's change feed does not reach back to version {state['version']}"
+    return changed_languages(feed), f"incremental: gold.commitpackft versions {state['version'] + 1}..{version}"
 
 
 def run(spark, cfg, lakehouse, args) -> StageSummary:
@@ -220,35 +298,52 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         raise UsageError("export needs --output DIR (or export.output in the configuration)")
     # Raw: a checksummed filesystem (the local one) would publish a .crc file beside each file.
     out = FileSystem(spark, cfg.export.output, raw=True)
-    rows = lakehouse.read(COMMITPACKFT)
-    per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()}
-    summary.rows_in = sum(per_lang.values())
-    shard_rows = cfg.export.shard_rows
-    shards = {lang: max(1, math.ceil(n / shard_rows)) for lang, n in sorted(per_lang.items())}
+    lakehouse.read(COMMITPACKFT)  # names the stage to run first when it is missing
+    version = lakehouse.version(COMMITPACKFT)
     formats = list(cfg.export.formats)
+    files = fingerprint(dataclasses.replace(cfg.export, output=None))
+    state = published(out)
+    todo, summary.details["mode"] = pending_languages(lakehouse, state, version, files)
+    languages = {} if todo is None else {k: v for k, v in state["languages"].items() if k not in todo}
+    rows = lakehouse.read_version(COMMITPACKFT, version)
+    if todo is not None:
+        rows = rows.where(F.col("lang").isin(sorted(todo)))  # their partitions alone are read
+    per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()} if todo != set() else {}
+    summary.rows_in = summary.rows_out = sum(per_lang.values())
+    shards = {lang: max(1, math.ceil(n / cfg.export.shard_rows)) for lang, n in sorted(per_lang.items())}
+    release = f"v{version}-{uuid.uuid4().hex[:8]}"  # never reused: a crashed run's folders are not the card's
     for fmt in formats if shards else ():
         progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
-        write_shards(sharded(rows, shards), out, fmt, shards)
-    # MB as published: the size of the first format's files.
-    sizes = sorted(
-        (
-            {"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{lang}") / 1e6}
-            for lang, n in per_lang.items()
-        ),
-        key=lambda r: (-r["rows"], r["lang"]),
-    )
+        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release))
+    for lang, n in per_lang.items():
+        # MB as published: the size of the first format's files.
+        languages[lang] = {
+            "release": release,
+            "rows": n,
+            "mb": out.size(release_folder(formats[0], lang, release)) / 1e6,
+        }
+    sizes = sorted(({"lang": k, **v} for k, v in languages.items()), key=lambda r: (-r["rows"], r["lang"]))
     funnel = [r.asDict() for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
     settings = {"filter": as_plain(cfg.filter), "dedup": as_plain(cfg.dedup), "licenses": as_plain(cfg.licenses)}
     tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp)
-        plots(sizes, funnel, local / "plots")
-        (local / "README.md").write_text(card(sizes, funnel, settings, tokenizer, formats[0]), encoding="utf-8")
-        for name in ("README.md", "plots/languages.png", "plots/funnel.png"):
-            out.put(local / name, name)
-    summary.rows_out = summary.rows_in
+    record = {"version": version, "files": files, "languages": {r["lang"]: languages[r["lang"]] for r in sizes}}
+    text = card(sizes, funnel, settings, tokenizer, formats[0], record)
+    if text != out.read_text("README.md"):
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp)
+            plots(sizes, funnel, local / "plots")
+            (local / "README.md").write_text(text, encoding="utf-8")
+            for name in (
+                "plots/languages.png",
+                "plots/funnel.png",
+                "README.md",
+            ):  # the card last: it names the releases
+                out.publish(local / name, name)
+    named = {fmt: {r["lang"]: r["release"] for r in sizes} for fmt in formats}
     summary.details["output"] = out.root
-    summary.details["languages"] = ", ".join(f"{r['lang']} {r['rows']:,}" for r in sizes) or "none"
+    summary.details["languages written"] = ", ".join(f"{k} {n:,}" for k, n in sorted(per_lang.items())) or "none"
+    summary.details["stale folders removed"] = f"{remove_stale(out, named):,}"
+    summary.details["CommitPackFT"] = f"{sum(r['rows'] for r in sizes):,} rows in {len(sizes):,} language(s)"
     return summary.finish()
 
 

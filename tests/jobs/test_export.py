@@ -8,6 +8,16 @@ import pyarrow.parquet as pq
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_DECISIONS
 
 
+def published_state(out) -> dict:
+    """The export's record in its card's header."""
+    import yaml
+
+    from commitpack.jobs.stages.export import STATE_KEY
+
+    text = (out / "README.md").read_text()
+    return yaml.safe_load(text[4 : text.index("\n---\n", 4)])[STATE_KEY]
+
+
 def test_every_planted_commit_gets_the_decision_the_sample_expects(finetuned, expected):
     lakehouse, _, _, _ = finetuned
     decisions = {r.commit: r.reason or "kept" for r in lakehouse.read(COMMITPACKFT_DECISIONS).collect()}
@@ -52,7 +62,8 @@ def test_the_export_loads_with_datasets_per_language(finetuned, tmp_path):
     parquet_rows = sum(pq.read_table(p).num_rows for p in (out / "parquet").rglob("*.parquet"))
     assert parquet_rows == len(gold)
     names = sorted(p.relative_to(out).as_posix() for p in (out / "data").rglob("*") if p.is_file())
-    assert names == [f"data/{lang}/train-00000-of-00001.jsonl" for lang in langs]
+    releases = {lang: entry["release"] for lang, entry in published_state(out)["languages"].items()}
+    assert names == [f"data/{lang}/{releases[lang]}/train-00000-of-00001.jsonl" for lang in langs]
 
 
 def test_the_card_has_the_tables_config_and_plots(finetuned):

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import unquote
 
 import yaml
 from pyspark.sql import DataFrame
@@ -233,10 +234,12 @@ def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, i
         writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
     else:
         writer.option("compression", COMMITPACKFT.compression).parquet(out.child(staging))
+    # Spark escapes characters such as "#" in partition folder names (lang=c%23 holds c#).
+    written = {unquote(name.partition("=")[2]): name for name in out.folders(staging)}
     for lang, count in shards.items():
         folder = release_folder(fmt, lang, releases[lang])
         for shard in range(count):
-            parts = out.files(f"{staging}/lang={lang}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
+            parts = out.files(f"{staging}/{written[lang]}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
             for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
                 suffix = "" if i == 0 else f"-{i}"
                 out.move(part, f"{folder}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")

@@ -102,11 +102,14 @@ counted = decisions.groupBy("step", "reason", "lang").agg(
 table = funnel.select("step", "reason", "lang", "rows", "bytes")
 mismatched = counted.exceptAll(table).union(table.exceptAll(counted)).count()
 content_bytes = F.octet_length(F.coalesce("old_contents", F.lit(""))) + F.octet_length("new_contents")
+# Bytes as the filter saw them (the funnel's): gold.commitpackft holds placeholders for PII and secrets since.
+raw_bytes = lakehouse.read(COMMITPACK).select("commit", content_bytes.alias("raw_bytes"))
 commitpackft_languages = (
-    commitpackft.groupBy("lang")
+    commitpackft.join(raw_bytes, "commit")
+    .groupBy("lang")
     .agg(
         F.count("*").alias("rows"),
-        F.sum(content_bytes).alias("bytes"),
+        F.sum("raw_bytes").alias("bytes"),
         F.countDistinct("cluster").alias("clusters"),
         F.percentile_approx("tokens", 0.5).alias("median tokens"),
     )

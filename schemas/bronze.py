@@ -12,7 +12,12 @@ from pyspark.sql.types import (
 
 from commitpack.schemas.sources import BQ_DIFFERENCE, BQ_TRAILER, bq_signature
 from commitpack.schemas.table import Table, optional, required, struct
-from commitpack.schemas.vocabulary import GHARCHIVE_FILE_STATUSES, PAYLOAD_FORMATS, QUARANTINE_REASONS
+from commitpack.schemas.vocabulary import (
+    BQ_QUARANTINE_REASONS,
+    GHARCHIVE_FILE_STATUSES,
+    PAYLOAD_FORMATS,
+    QUARANTINE_REASONS,
+)
 
 PUSH_COMMIT = struct(
     optional("sha", StringType()),
@@ -132,5 +137,20 @@ BQ_LANGUAGES = Table(
         required("repo_name", StringType()),
         optional("language", ArrayType(struct(optional("name", StringType()), optional("bytes", LongType())))),
         required("source_file", StringType()),
+    ),
+)
+
+BQ_QUARANTINE = Table(
+    name="bronze.bq_quarantine",
+    produced_by="ingest-bigquery",
+    description="Repository names of BigQuery exports that were not loaded, with their record and reason; "
+    "the rest of each record (a commit's other repositories) still loads.",
+    keys=("source_file", "export", "record", "name"),
+    schema=struct(
+        required("source_file", StringType()),
+        required("export", StringType(), values=("commits", "licenses", "languages")),
+        required("record", StringType(), "the commit id, or the repository name for licenses and languages"),
+        required("name", StringType(), "the name as the export has it, cut to 300 characters"),
+        required("reason", StringType(), values=BQ_QUARANTINE_REASONS),
     ),
 )

@@ -3,7 +3,13 @@
 from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StringType, TimestampType
 
 from commitpack.schemas.table import CHANGE_FEED, DELETION_VECTORS, Table, optional, required, struct
-from commitpack.schemas.vocabulary import DECISION_REASONS, DECISION_STEPS, FETCH_STATUSES, RETRIED
+from commitpack.schemas.vocabulary import DECISION_REASONS, DECISION_STEPS, FETCH_STATUSES, REDACTION_KINDS, RETRIED
+
+# PII and secrets found per kind (udfs.secrets): in a decision, the row's contents and message
+# (null: not scanned); in the funnel, summed over its rows. No field comments: the filter's UDF
+# returns this type, and Spark compares comments too.
+REDACTION_COUNTS = struct(*(optional(kind, IntegerType()) for kind in REDACTION_KINDS))
+REDACTION_TOTALS = struct(*(optional(kind, LongType()) for kind in REDACTION_KINDS))
 
 COMMITPACK = Table(
     name="gold.commitpack",
@@ -84,10 +90,15 @@ COMMITPACKFT_DECISIONS = Table(
         required("bytes", LongType(), "UTF-8 bytes of old + new contents"),
         optional("cluster", StringType(), "dedup: the smallest commit of the row's duplicate cluster"),
         optional("cluster_size", IntegerType()),
+        optional(
+            "redactions",
+            REDACTION_COUNTS,
+            "PII and secrets found per kind in the contents and message (rows every other filter rule kept)",
+        ),
         required(
             "filter_fingerprint",
             StringType(),
-            "the filter configuration (filter settings, evaluation sets, tokenizer) the decision was made under",
+            "the configuration (filter and redaction settings, evaluation sets, tokenizer) the decision was made under",
         ),
     ),
 )
@@ -114,6 +125,7 @@ COMMITPACKFT_CANDIDATES = Table(
         optional("message_lang", StringType()),
         optional("tokens", IntegerType()),
         optional("diff", StringType()),
+        optional("redactions", REDACTION_COUNTS, "what the filter found, replaced by placeholders in CommitPackFT"),
     ),
 )
 
@@ -160,6 +172,7 @@ COMMITPACKFT_FUNNEL = Table(
         required("lang", StringType()),
         required("rows", LongType()),
         required("bytes", LongType()),
+        optional("redactions", REDACTION_TOTALS, "PII and secrets found per kind in these rows (0 where not scanned)"),
     ),
 )
 

@@ -33,3 +33,17 @@ WATERMARKS = Table(
         required("updated_at", TimestampType()),
     ),
 )
+
+STAGE_LEASES = Table(
+    name="meta.stage_leases",
+    description="The stages running on this lakehouse now: one row per stage, held by one run at a time.",
+    keys=("stage",),
+    schema=struct(
+        required("stage", StringType(), "the stage a run is writing as (fetch, index …)"),
+        required("run_id", StringType(), "the run holding it (meta.stage_runs.run_id)"),
+        required("command", StringType(), "the command that run executes (a pipeline holds every stage it runs)"),
+        required("holder", StringType(), "host and process id of that run's driver"),
+        required("acquired_at", TimestampType()),
+        required("expires_at", TimestampType(), "renewed while the run works; past it, the lease is free"),
+    ),
+)

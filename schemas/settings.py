@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Literal
 
-from commitpack.schemas.vocabulary import FILTER_REASONS
+from commitpack.schemas.names import is_login, remote_transport
+from commitpack.schemas.vocabulary import FILTER_REASONS, SEEDS_VIEW, VIEW_ANSWERS, VIEW_TEMPLATES
 
 
 class SettingError(ValueError):
@@ -40,6 +41,7 @@ class SparkSettings:
     master: str
     app_name: str
     maven_repository: str
+    packages: tuple[str, ...]
     conf: dict[str, str]
     progress: Literal["auto"] | bool
 
@@ -53,6 +55,11 @@ class LicenseSettings:
 @dataclass(frozen=True)
 class OptOutSettings:
     owners: tuple[str, ...]
+
+    def __post_init__(self):
+        wrong = [owner for owner in self.owners if not is_login(owner)]
+        if wrong:
+            raise SettingError("owners", f"not GitHub logins: {', '.join(map(repr, wrong))}")
 
 
 @dataclass(frozen=True)
@@ -90,23 +97,40 @@ class IndexSettings:
 @dataclass(frozen=True)
 class GitSettings:
     remote_template: str
-    mirror_dir: str | None
+    cache_dir: str | None
+    cache_max_bytes: int
     token_env: str
     retries: int
     backoff_seconds: float
     repo_time_budget_seconds: float
+    concurrency: int
+    max_per_host: int
+    stall_seconds: float
+    request_timeout_seconds: float
 
     def __post_init__(self):
-        if "{repo}" not in self.remote_template:
-            raise SettingError("remote_template", f"must contain {{repo}}, got {self.remote_template!r}")
-        _positive(self, "retries")
+        if self.remote_template.count("{repo}") != 1:
+            raise SettingError("remote_template", f"must contain {{repo}} once, got {self.remote_template!r}")
+        try:
+            remote_transport(self.remote_template)
+        except ValueError as exc:
+            raise SettingError("remote_template", str(exc)) from None
+        _positive(
+            self,
+            "retries",
+            "cache_max_bytes",
+            "concurrency",
+            "max_per_host",
+            "stall_seconds",
+            "request_timeout_seconds",
+        )
         if self.repo_time_budget_seconds < 0 or self.backoff_seconds < 0:
             raise SettingError("repo_time_budget_seconds", "time budgets and backoff cannot be negative")
 
     @property
     def cache_root(self) -> str:
         """Where repositories are cached on an executor (absolute)."""
-        chosen = self.mirror_dir or os.path.join(tempfile.gettempdir(), "commitpack-git")
+        chosen = self.cache_dir or os.path.join(tempfile.gettempdir(), "commitpack-git")
         return os.path.abspath(os.path.expanduser(chosen))
 
     def remote_url(self, repo_name: str) -> str:
@@ -119,14 +143,28 @@ class FetchSettings:
     encoding: str
     diff_context_lines: int
     wave_rows: int
+    batch_rows: int
     partitions: int
+    commitpackft_first: bool
 
     def __post_init__(self):
-        _positive(self, "max_blob_bytes", "wave_rows")
+        _positive(self, "max_blob_bytes", "wave_rows", "batch_rows")
         try:
             codecs.lookup(self.encoding)
         except LookupError:
             raise SettingError("encoding", f"{self.encoding!r} is not an encoding Python knows") from None
+
+
+@dataclass(frozen=True)
+class ConcurrencySettings:
+    commit_retries: int
+    wait_seconds: float
+    lease_seconds: float
+
+    def __post_init__(self):
+        _positive(self, "lease_seconds")
+        if self.commit_retries < 0 or self.wait_seconds < 0:
+            raise SettingError("wait_seconds", "retries and waits cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -164,7 +202,13 @@ class TokenSettings:
 @dataclass(frozen=True)
 class MessageLanguageSettings:
     allow: tuple[str, ...]
-    min_score: float
+    min_foreign_score: float
+    min_allowed_score: float
+
+    def __post_init__(self):
+        for name in ("min_foreign_score", "min_allowed_score"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingError(name, f"must be a probability between 0 and 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -225,10 +269,88 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class RedactSettings:
+    mode: Literal["placeholder", "drop"]
+    plugins: tuple[str, ...]
+    allow_email_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A training view, as its name says: ``<template>[-<answer>][-window]``, or ``seeds``."""
+
+    name: str
+    template: str
+    answer: str
+    window: bool
+
+    @classmethod
+    def parse(cls, name: str) -> ViewSpec:
+        if name == SEEDS_VIEW:
+            return cls(name, SEEDS_VIEW, "full", False)
+        rest, window = (name[: -len("-window")], True) if name.endswith("-window") else (name, False)
+        template, _, answer = rest.partition("-")
+        if template not in VIEW_TEMPLATES or (answer or "full") not in VIEW_ANSWERS:
+            raise ValueError(
+                f"unknown view {name!r}: give {SEEDS_VIEW} or <template>[-<answer>][-window] with a template of "
+                f"{', '.join(VIEW_TEMPLATES)} and an answer of {', '.join(VIEW_ANSWERS[1:])} (default full)"
+            )
+        return cls(name, template, answer or "full", window)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    full_fraction: float
+    min_lines: int
+    max_lines: int
+    seed: int
+
+    def __post_init__(self):
+        if not 0 <= self.full_fraction <= 1:
+            raise SettingError("full_fraction", f"must be between 0 and 1, got {self.full_fraction}")
+        if not 0 <= self.min_lines <= self.max_lines:
+            raise SettingError("min_lines", f"need 0 <= min_lines <= max_lines, got {self.min_lines}, {self.max_lines}")
+
+
+@dataclass(frozen=True)
+class SeedSettings:
+    min_lines: int
+    max_lines: int
+    seed: int
+
+    def __post_init__(self):
+        if not 1 <= self.min_lines <= self.max_lines:
+            raise SettingError("min_lines", f"need 1 <= min_lines <= max_lines, got {self.min_lines}, {self.max_lines}")
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    names: tuple[str, ...]
+    commit_file_name: bool
+    diff_context_lines: int
+    window: WindowSettings
+    seeds: SeedSettings
+
+    def __post_init__(self):
+        for name in self.names:
+            try:
+                ViewSpec.parse(name)
+            except ValueError as exc:
+                raise SettingError("names", str(exc)) from None
+        if self.diff_context_lines < 1:
+            raise SettingError("diff_context_lines", f"must be at least 1, got {self.diff_context_lines}")
+
+    @property
+    def specs(self) -> list[ViewSpec]:
+        return [ViewSpec.parse(name) for name in self.names]
+
+
+@dataclass(frozen=True)
 class ExportSettings:
     output: str | None
     formats: tuple[Literal["jsonl", "parquet"], ...]
     shard_rows: int
+    views: ViewSettings
 
     def __post_init__(self):
         if not self.formats:
@@ -249,9 +371,11 @@ class Settings:
     index: IndexSettings
     git: GitSettings
     fetch: FetchSettings
+    concurrency: ConcurrencySettings
     quality: QualitySettings
     filter: FilterSettings
     dedup: DedupSettings
+    redact: RedactSettings
     export: ExportSettings
 
     def fingerprint(self) -> str:

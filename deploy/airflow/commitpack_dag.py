@@ -86,7 +86,7 @@ class DagSettings:
     commitpack_config: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     # The stages' own options (input, commits, licenses, languages, output, remote-template,
-    # mirror-dir): each goes to the stages that declare it; "{hour}" becomes the run's hour.
+    # cache-dir): each goes to the stages that declare it; "{hour}" becomes the run's hour.
     options: dict[str, Any] = field(default_factory=dict)
     # local and spark-submit modes: the program (default: found on the worker's PATH), the
     # Spark master, and environment variables added to the worker's.

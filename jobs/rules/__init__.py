@@ -13,6 +13,8 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from commitpack.schemas.names import REPO_NAME
+
 Rule = tuple[str, Column]
 
 
@@ -36,3 +38,9 @@ def normalized(text: Column) -> Column:
 
 def basename(path: Column) -> Column:
     return F.regexp_extract(path, r"[^/]+$", 0)
+
+
+def valid_repo_name(name: Column) -> Column:
+    """``owner/name`` as GitHub allows them (``schemas.names``). Java's ``$`` also matches before a
+    final line break, so line breaks are refused on their own."""
+    return name.rlike(REPO_NAME) & ~name.rlike(r"[\r\n]")

@@ -18,7 +18,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from commitpack.jobs.rules import Rule, basename, stripped
-from commitpack.schemas.settings import FilterSettings
+from commitpack.schemas.settings import FilterSettings, MessageLanguageSettings
 from commitpack.udfs import tokens
 
 
@@ -35,6 +35,28 @@ def file_stem(path: Column) -> Column:
     return F.regexp_replace(basename(path), r"\.[^.]*$", "")
 
 
+# A word's edges: no letter, digit or underscore on either side.
+_NOT_AFTER_WORD, _NOT_BEFORE_WORD = r"(?<![\p{L}\p{N}_])", r"(?![\p{L}\p{N}_])"
+# A word in capitals (API, URL, OAUTH2): an acronym, not a file's name, unless the stem is one (README).
+_CAPITALS_WORD = (
+    rf"{_NOT_AFTER_WORD}(?=[\p{{Lu}}\p{{N}}]{{2}})[\p{{Lu}}\p{{N}}]*\p{{Lu}}[\p{{Lu}}\p{{N}}]*{_NOT_BEFORE_WORD}"
+)
+
+
+def names_file(subject: Column, path: Column) -> Column:
+    """The subject names the file: the file's stem (``pager`` for ``src/pager.py``) is a word of the
+    subject, in any case ("Trim down OAuth1 logic" does not name ``auth.py``); a word in capitals
+    names only a stem in capitals ("the API document" does not name ``api.rst``, "README" names
+    ``README.md``)."""
+    stem = file_stem(path)
+    words = F.when(stem == F.upper(stem), subject).otherwise(F.regexp_replace(subject, _CAPITALS_WORD, " "))
+    # The stem is matched literally (\Q…\E); a stem holding "\E" itself loses it.
+    pattern = F.concat(
+        F.lit(f"(?i){_NOT_AFTER_WORD}\\Q"), F.regexp_replace(stem, r"\\E", ""), F.lit(f"\\E{_NOT_BEFORE_WORD}")
+    )
+    return (stem != "") & F.regexp(words, pattern)
+
+
 def _any_prefix(text: Column, prefixes: list[str]) -> Column:
     return F.exists(F.array(*[F.lit(p) for p in prefixes]), lambda p: text.startswith(p)) if prefixes else F.lit(False)
 
@@ -49,14 +71,13 @@ def metadata_rules(section: FilterSettings) -> list[Rule]:
     raw, subject = F.coalesce("raw_subject", F.lit("")), F.coalesce("subject", F.lit(""))
     lowered = F.lower(subject)
     padded = F.concat(F.lit(" "), lowered, F.lit(" "))
-    stem = F.lower(file_stem(F.col("new_file")))
     length = F.length(subject)
     limits = section.subject
     verbs = "|".join(sorted((v.lower().replace(" ", r"\s") for v in section.verbs), key=len, reverse=True))
     bump = section.bump
     return [
         ("subject_has_hash", ~raw.contains("#")),
-        ("subject_names_file", (stem == "") | ~F.lower(raw).contains(stem)),
+        ("subject_names_file", ~names_file(raw, F.coalesce("new_file", F.lit("")))),
         ("subject_length", (length > limits.min_chars) & (length < limits.max_chars)),
         ("subject_word_count", F.size(F.split(subject, r"\s+")) >= limits.min_words),
         ("subject_not_capitalized", subject.rlike(r"^\p{Lu}")),
@@ -93,6 +114,18 @@ def contents_rules(section: FilterSettings) -> list[Rule]:
         ("contents_new_empty", F.length(new) > 0),
         ("contents_unchanged", old != new),
     ]
+
+
+def message_language_keeps(checked: Column, section: MessageLanguageSettings) -> Column:
+    """The message language rule over ``checked`` (``schemas.executors.MESSAGE_CHECKS``): kept unless
+    lid.176 is confident the message is in a language not allowed (see ``defaults.yaml``). A message
+    with no words left to identify is kept: there is nothing to judge."""
+    return (
+        checked.lang.isNull()
+        | checked.lang.isin(list(section.allow))
+        | (checked.score < section.min_foreign_score)
+        | (checked.allowed_score >= section.min_allowed_score)
+    )
 
 
 def token_counter(tokenizer: str | None):

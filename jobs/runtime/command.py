@@ -66,13 +66,13 @@ def add_git_options(parser) -> None:
         metavar="T",
         dest="git.remote_template",
         help="URL of a repository, {repo} = owner/name (default https://github.com/{repo}.git); "
-        "file://, git:// and local mirror paths work the same",
+        "file://, git://, ssh:// and local paths work the same",
     )
     parser.add_argument(
-        "--mirror-dir",
+        "--cache-dir",
         metavar="DIR",
-        dest="git.mirror_dir",
-        help="where bare repository mirrors are cached, reused across stages and runs",
+        dest="git.cache_dir",
+        help="where repositories are cached on each executor (partial clones, bounded by git.cache_max_bytes)",
     )
 
 
@@ -113,34 +113,38 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def run_stage(stage: Stage, args: argparse.Namespace, cfg: Settings) -> int:
-    """Start (or reuse) the session and run the stage; validate the tables each stage wrote
-    (``quality``), print and record each stage's summary as it finishes (a pipeline yields one per
-    stage); a failed critical data-quality check stops the run after its stage is recorded."""
+    """Start (or reuse) the session and run the stage while holding its leases (``lease``: one
+    run of a stage at a time on a lakehouse); validate the tables each stage wrote (``quality``),
+    print and record each stage's summary as it finishes (a pipeline yields one per stage); a
+    failed critical data-quality check stops the run after its stage is recorded."""
     from commitpack.jobs.runtime.lakehouse import Lakehouse
+    from commitpack.jobs.runtime.lease import held
     from commitpack.jobs.runtime.session import get_session
 
     spark = get_session(cfg, cfg.spark.master)
-    lakehouse = Lakehouse(spark, cfg.lakehouse)
+    lakehouse = Lakehouse(spark, cfg.lakehouse, cfg.concurrency.commit_retries)
     run_id = new_run_id()
-    quality = None
-    if cfg.quality.enabled:
-        from commitpack.jobs.runtime.quality import DataQuality
+    leased = stage.leased_stages(args) if hasattr(stage, "leased_stages") else [stage.COMMAND]
+    with held(lakehouse, run_id, stage.COMMAND, leased, cfg.concurrency):
+        quality = None
+        if cfg.quality.enabled:
+            from commitpack.jobs.runtime.quality import DataQuality
 
-        quality = DataQuality(cfg, lakehouse, run_id)
-    result = stage.run(spark, cfg, lakehouse, args)
-    stages = 0
-    try:
-        for summary in [result] if isinstance(result, StageSummary) else result:
-            summary.finished_at = summary.finished_at or summary.finish().finished_at
-            checks = quality.validate_stage(summary) if quality else None
-            print(summary.render(), flush=True)
-            lakehouse.merge("meta.stage_runs", stage_run_rows(spark, run_id, summary, cfg.fingerprint()))
-            if checks:
-                checks.raise_for_critical()
-            stages += 1
-    finally:
-        if quality:
-            quality.publish()
+            quality = DataQuality(cfg, lakehouse, run_id)
+        result = stage.run(spark, cfg, lakehouse, args)
+        stages = 0
+        try:
+            for summary in [result] if isinstance(result, StageSummary) else result:
+                summary.finished_at = summary.finished_at or summary.finish().finished_at
+                checks = quality.validate_stage(summary) if quality else None
+                print(summary.render(), flush=True)
+                lakehouse.merge("meta.stage_runs", stage_run_rows(spark, run_id, summary, cfg.fingerprint()))
+                if checks:
+                    checks.raise_for_critical()
+                stages += 1
+        finally:
+            if quality:
+                quality.publish()
     return stages
 
 

@@ -14,6 +14,10 @@ import contextlib
 import datetime as dt
 import json
 import math
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,12 +32,16 @@ from commitpack.schemas.tables import table
 MAX_PRUNED_PARTITIONS = 1000
 # A compaction (``Table.compact_files``) writes files of about this size.
 COMPACTED_FILE_BYTES = 128 << 20
+# Commits made again after losing a race with another writer (``concurrency.commit_retries``).
+COMMIT_RETRIES = 5
+T = TypeVar("T")
 
 
 class Lakehouse:
-    def __init__(self, spark: SparkSession, root: str):
+    def __init__(self, spark: SparkSession, root: str, commit_retries: int = COMMIT_RETRIES):
         self.spark = spark
         self.root = normalize_root(root)
+        self.commit_retries = commit_retries
 
     def path(self, name: str | Table) -> str:
         spec = name if isinstance(name, Table) else table(name)
@@ -62,7 +70,8 @@ class Lakehouse:
                 builder = builder.partitionedBy(*spec.partition_by)
             for key, value in spec.properties:
                 builder = builder.property(key, value)
-            builder.execute()
+            # Two runs creating it at once: the loser finds it created when it tries again.
+            retry_conflicts(builder.execute, self.commit_retries)
         return spec
 
     def merge(
@@ -91,17 +100,21 @@ class Lakehouse:
         on = self._key_match(spec) + self._partition_filter(spec, source, partitions)
         if update_when == "changed":
             update_when = changed(spec)
-        merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
-        if delete_when is not None:
-            merge = merge.whenMatchedDelete(condition=delete_when)
-        if update_when is not None:
-            merge = (
-                merge.whenMatchedUpdate(condition=update_when, set=assignments)
-                if assignments
-                else merge.whenMatchedUpdateAll(condition=update_when)
-            )
+
+        def commit():
+            merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
+            if delete_when is not None:
+                merge = merge.whenMatchedDelete(condition=delete_when)
+            if update_when is not None:
+                merge = (
+                    merge.whenMatchedUpdate(condition=update_when, set=assignments)
+                    if assignments
+                    else merge.whenMatchedUpdateAll(condition=update_when)
+                )
+            return merge.whenNotMatchedInsertAll(condition=insert_when).execute().first()
+
         with self._writing(spec):
-            done = merge.whenNotMatchedInsertAll(condition=insert_when).execute().first()
+            done = retry_conflicts(commit, self.commit_retries)
         self._compact_written(spec)
         return {
             "inserted": int(done.num_inserted_rows),
@@ -116,28 +129,38 @@ class Lakehouse:
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
-        merge = (
-            DeltaTable.forPath(self.spark, self.path(spec))
-            .alias("t")
-            .merge(rows.alias("s"), self._key_match(spec))
-            .whenMatchedUpdate(condition=when, set=assignments)
-        )
+
+        def commit():
+            return (
+                DeltaTable.forPath(self.spark, self.path(spec))
+                .alias("t")
+                .merge(rows.alias("s"), self._key_match(spec))
+                .whenMatchedUpdate(condition=when, set=assignments)
+                .execute()
+                .first()
+            )
+
         with self._writing(spec):
-            return int(merge.execute().first().num_updated_rows)
+            return int(retry_conflicts(commit, self.commit_retries).num_updated_rows)
 
     def delete(self, name: str | Table, keys: DataFrame) -> int:
         """Delete the rows whose keys are in ``keys``; returns how many."""
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
-        merge = (
-            DeltaTable.forPath(self.spark, self.path(spec))
-            .alias("t")
-            .merge(keys.select(*spec.keys).alias("s"), self._key_match(spec))
-            .whenMatchedDelete()
-        )
+
+        def commit():
+            return (
+                DeltaTable.forPath(self.spark, self.path(spec))
+                .alias("t")
+                .merge(keys.select(*spec.keys).alias("s"), self._key_match(spec))
+                .whenMatchedDelete()
+                .execute()
+                .first()
+            )
+
         with self._writing(spec):
-            return int(merge.execute().first().num_deleted_rows)
+            return int(retry_conflicts(commit, self.commit_retries).num_deleted_rows)
 
     def sync(self, name: str | Table, rows: DataFrame) -> dict[str, int]:
         """Make the table hold exactly ``rows`` (a full recomputation): upsert the rows that
@@ -199,8 +222,9 @@ class Lakehouse:
     def append(self, name: str | Table, rows: DataFrame) -> None:
         """Append rows the caller knows to be new (their keys are absent), in one pass over them."""
         spec = self.ensure(name)
+        writer = ordered(conform(rows, spec), spec).write.format("delta").mode("append")
         with self._writing(spec):
-            ordered(conform(rows, spec), spec).write.format("delta").mode("append").save(self.path(spec))
+            retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
         self._compact_written(spec)
 
     def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> None:
@@ -210,7 +234,7 @@ class Lakehouse:
         if where is not None:
             writer = writer.option("replaceWhere", where)
         with self._writing(spec):
-            writer.save(self.path(spec))
+            retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
 
     # ------------------------------------------------------------------------- compaction
 
@@ -230,17 +254,15 @@ class Lakehouse:
         false), so a change feed shows nothing of it. Returns the partitions rewritten."""
         spec = name if isinstance(name, Table) else table(name)
         files = FileSystem(self.spark, self.path(spec))
-        done = []
-        for values in partitions:
-            where = " AND ".join(
-                f"`{column}` IS NULL" if value is None else f"`{column}` = {sql_literal(value)}"
-                for column, value in sorted(values.items())
-            )
+
+        def rewrite(where: str) -> bool:
+            # Read again on each attempt: a retry after a concurrent write must not put back an
+            # older version's rows.
             rows = self.read(spec).where(where) if where else self.read(spec)
             sizes = list(files.sizes(rows.inputFiles()).values())
             small = [size for size in sizes if size < COMPACTED_FILE_BYTES // 2]
             if len(small) < spec.compact_files or 8 * sum(small) < sum(sizes):
-                continue
+                return False
             count = max(1, math.ceil(sum(sizes) / COMPACTED_FILE_BYTES))
             layout = (
                 rows.repartitionByRange(count, *spec.order_by).sortWithinPartitions(*spec.order_by)
@@ -252,7 +274,16 @@ class Lakehouse:
                 writer = writer.option("replaceWhere", where)
             with self._writing(spec):
                 writer.save(self.path(spec))
-            done.append(where or "all")
+            return True
+
+        done = []
+        for values in partitions:
+            where = " AND ".join(
+                f"`{column}` IS NULL" if value is None else f"`{column}` = {sql_literal(value)}"
+                for column, value in sorted(values.items())
+            )
+            if retry_conflicts(lambda where=where: rewrite(where), self.commit_retries):
+                done.append(where or "all")
         return done
 
     # ------------------------------------------------------------------------- following a source
@@ -297,7 +328,8 @@ class Lakehouse:
         missing = {key: value for key, value in spec.properties if current.get(key) != value}
         if missing:
             settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in missing.items())
-            self.spark.sql(f"ALTER TABLE delta.`{self.path(spec)}` SET TBLPROPERTIES ({settings})")
+            statement = f"ALTER TABLE delta.`{self.path(spec)}` SET TBLPROPERTIES ({settings})"
+            retry_conflicts(lambda: self.spark.sql(statement), self.commit_retries)
 
     def watermark(self, target: str | Table, source: str | Table) -> int | None:
         """The version of ``source`` that ``target`` last read in full, or None."""
@@ -316,6 +348,42 @@ class Lakehouse:
         now = dt.datetime.now(dt.timezone.utc)
         rows = [(_name(target), _name(source), int(version), now) for target, source, version in marks]
         self.merge(WATERMARKS, self.spark.createDataFrame(rows, WATERMARKS.schema), update_when="true")
+
+
+def retry_conflicts(commit: Callable[[], T], retries: int) -> T:
+    """Run a Delta commit; when it lost a race with a concurrent writer's commit, run it again
+    (Delta then reads the table's new version), after a random pause that grows each time, so
+    two writers do not collide again in step."""
+    attempt = 0
+    while True:
+        try:
+            return commit()
+        except Exception as exc:
+            if attempt == retries or not is_write_conflict(exc):
+                raise
+        time.sleep(random.uniform(0.5, 1.5) * 2**attempt)
+        attempt += 1
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Delta's commit conflicts (ConcurrentAppendException, MetadataChangedException …): all
+    are ``java.util.ConcurrentModificationException``s, which pyspark raises as Py4JJavaError
+    (or, where Delta's converter is in the path, as ``delta.exceptions`` classes)."""
+    from delta import exceptions
+    from pyspark import SparkContext
+
+    if isinstance(exc, tuple(getattr(exceptions, name) for name in exceptions.__all__)):
+        return True
+    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    jvm = SparkContext._jvm
+    if java is None or jvm is None:
+        return False
+    conflict = jvm.java.lang.Class.forName("java.util.ConcurrentModificationException")
+    while java is not None:
+        if conflict.isInstance(java):
+            return True
+        java = java.getCause()
+    return False
 
 
 def _name(spec: str | Table) -> str:

@@ -181,7 +181,7 @@ def _session_conf(cfg: Settings, master: str, show_progress: bool) -> dict[str, 
     conf = {
         "spark.master": master,
         "spark.app.name": cfg.spark.app_name,
-        **delta_properties(),
+        **delta_properties([*spark_packages(), *cfg.spark.packages]),
         "spark.jars.ivy": str(ivy_dir),
         "spark.jars.ivySettings": str(_ivy_settings(ivy_dir, cfg.spark.maven_repository)),
         "spark.ui.enabled": "false",

@@ -40,6 +40,8 @@ class Stage(Protocol):
 #   check(args) -> None               validate options before Spark starts (raise UsageError)
 #   defaults(args) -> dict[str, Any]  settings this stage's options imply (dotted key -> value),
 #                                     applied under --config and --set (the demo's work directory)
+#   leased_stages(args) -> list[str]  the stages a run holds leases on (``lease``; default: COMMAND):
+#                                     a pipeline holds every stage it runs
 
 
 @dataclass(frozen=True)

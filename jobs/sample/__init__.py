@@ -29,7 +29,16 @@ def build_sample(root: str | Path) -> Sample:
     build_bigquery(sample, repos)
     expected = {
         "commits": {
-            k: {"repo": v.repo, "sha": v.sha, "expect": v.expect, "lang": v.lang, "ft": v.ft, "fetch": v.fetch}
+            k: {
+                "repo": v.repo,
+                "sha": v.sha,
+                "expect": v.expect,
+                "lang": v.lang,
+                "ft": v.ft,
+                "fetch": v.fetch,
+                "redactions": v.redactions,
+                "secrets": list(v.secrets),
+            }
             for k, v in sample.commits.items()
         },
         "push_status": sample.push_status,

@@ -27,6 +27,10 @@ class SampleCommit:
     ft: str | None = None
     # What the fetch must record for it (a commit the index keeps): "ok" unless given.
     fetch: str | None = None
+    # PII and secrets planted in it: kind -> count the filter must find, and the values that
+    # gold.commitpackft and the export must not hold (the raw table keeps them).
+    redactions: dict[str, int] | None = None
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -72,6 +76,8 @@ class RepoBuilder:
             self.repo = pygit2.clone_repository(str(clone_of.repo.path), str(path), bare=True)
             self.files = {branch: dict(files) for branch, files in clone_of.files.items() if branch == "main"}
             self.clock = clone_of.clock
+        # Served as GitHub serves repositories: partial clones (blob:none) allowed.
+        self.repo.config["uploadpack.allowFilter"] = True
         self.owner = name.split("/")[0]
 
     def commit(
@@ -87,6 +93,8 @@ class RepoBuilder:
         lang: str | None = None,
         ft: str | None = None,
         fetch: str | None = None,
+        redactions: dict[str, int] | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> str:
         files = self.files.setdefault(branch, dict(self.files["main"]))
         for path, content in (set_files or {}).items():
@@ -120,6 +128,8 @@ class RepoBuilder:
             lang,
             ft,
             fetch or ("ok" if expect is None else None),
+            redactions,
+            secrets,
         )
         return sha
 

@@ -12,10 +12,12 @@ BigQuery's export say about them, and what every stage must decide about each co
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from commitpack.jobs.sample import bigquery as bq
 from commitpack.jobs.sample.gharchive import compact, event, noise, push, write_hour
+from commitpack.jobs.sample.planted import secrets as planted_secrets
 from commitpack.jobs.sample.repos import SYMLINK, RepoBuilder, Sample
 
 ZERO_SHA = "0" * 40
@@ -396,9 +398,88 @@ def _humaneval_solution(task: int) -> str:
     return problem["prompt"] + problem["canonical_solution"]
 
 
+_REPORTING_BASE = '''"""Monthly report delivery."""
+
+SMTP_PORT = 587
+
+
+def recipients(team):
+    """The addresses a team's monthly report goes to."""
+    return [member["email"] for member in team if member.get("active")]
+'''
+
+
+_AUTH_BASE = '''"""Request signing for the report service (OAuth1, HMAC-SHA1)."""
+
+import hashlib
+import hmac
+
+
+def signature(secret, method, url, params):
+    """The OAuth1 signature of a request: HMAC-SHA1 over the method, the URL and the sorted params."""
+    pairs = []
+    for key in sorted(params):
+        value = params[key]
+        if value is None:
+            continue
+        pairs.append(f"{key}={value}")
+    base = "&".join([method.upper(), url, "&".join(pairs)])
+    return hmac.new(secret.encode(), base.encode(), hashlib.sha1).hexdigest()
+'''
+_IGNORE_BASE = "".join(
+    f"{pattern}\n"
+    for pattern in (
+        "__pycache__/",
+        "*.py[cod]",
+        "*.so",
+        "build/",
+        "dist/",
+        "*.egg-info/",
+        ".tox/",
+        ".coverage",
+        "htmlcov/",
+        ".pytest_cache/",
+        ".mypy_cache/",
+        ".venv/",
+        "venv/",
+        "*.log",
+        ".DS_Store",
+        "*.swp",
+    )
+)
+
+
+def _reporting_with_secrets() -> tuple[str, str, dict[str, str]]:
+    """The reporting module with planted secrets (generated: none is real) and look-alikes that
+    must survive (a documentation address, a four-part version), and a message naming a reporter."""
+    planted = {p.name: p.secrets[0][1] for p in planted_secrets(random.Random(1406))}
+    values = {
+        "email": planted["email in a comment"],
+        "ip": planted["public ipv4"],
+        "password": planted["password in python"],
+        "key": planted["aws access key id"],
+    }
+    contents = _REPORTING_BASE + (
+        "\n"
+        f'SMTP_HOST = "{values["ip"]}"\n'
+        'SMTP_USER = "reports"\n'
+        f'SMTP_PASSWORD = "{values["password"]}"\n'
+        f'AWS_ACCESS_KEY_ID = "{values["key"]}"\n'
+        f'REPORTS_FROM = "{values["email"]}"\n'
+        "# Questions about the reports: write to support@example.com.\n"
+        'REPORTS_VERSION = "1.4.2.0"\n'
+    )
+    message = (
+        "Add the mail server settings for monthly reports\n\n"
+        f"The reports now go out through the shared mail relay.\n\nReported-by: {values['email']}\n"
+    )
+    return contents, message, values
+
+
 def build_textkit(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
     """text/kit and other/app (both MIT, in BigQuery): commits worth CommitPackFT, a vendored copy
-    and a cherry-pick of them, a planted HumanEval solution and a message in Spanish."""
+    and a cherry-pick of them, a planted HumanEval solution, a message in Spanish and a commit with
+    planted secrets."""
     kit = repos["text/kit"] = RepoBuilder(sample, "text/kit")
     kit.commit(
         "tk-initial",
@@ -409,8 +490,39 @@ def build_textkit(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
             "textkit/stats.py": _NUMBERS_BASE,
             "textkit/about.py": 'VERSION = "0.1.0"\n'
             + "".join(f"# release note {i}: see the changelog for details\n" for i in range(12)),
+            "textkit/reporting.py": _REPORTING_BASE,
+            "textkit/auth.py": _AUTH_BASE,
+            ".gitignore": _IGNORE_BASE,
         },
         expect="not_single_file",
+    )
+    # Kept by the sharper message rules: "auth" only inside "OAuth1" does not name auth.py (the
+    # substring rule dropped it), and short technical English that lid.176 alone calls German.
+    kit.commit(
+        "tk-oauth",
+        "Trim down the OAuth1 signing logic",
+        {
+            "textkit/auth.py": _AUTH_BASE.replace(
+                """    pairs = []
+    for key in sorted(params):
+        value = params[key]
+        if value is None:
+            continue
+        pairs.append(f"{key}={value}")
+""",
+                """    pairs = [f"{key}={params[key]}" for key in sorted(params) if params[key] is not None]
+""",
+            )
+        },
+        lang="python",
+        ft="kept",
+    )
+    kit.commit(
+        "tk-eggs",
+        "Add .eggs dir to .gitignore",
+        {".gitignore": _IGNORE_BASE + ".eggs/\n"},
+        lang="ignore list",
+        ft="kept",
     )
     kit.commit(
         "tk-count",
@@ -458,6 +570,17 @@ def build_textkit(sample: Sample, repos: dict[str, RepoBuilder]) -> None:
         },
         lang="python",
         ft="message_language",
+    )
+
+    contents, message, values = _reporting_with_secrets()
+    kit.commit(
+        "tk-secrets",
+        message,
+        {"textkit/reporting.py": contents},
+        lang="python",
+        ft="kept",
+        redactions={"email": 2, "ip_address": 1, "key": 1, "password": 1},
+        secrets=tuple(values.values()),
     )
 
     # other/app vendors textkit's words.py and takes two of its changes later.

@@ -16,6 +16,9 @@ and each other, so clusters grow and merge, and every cluster touched chooses it
 dropped it) or changed takes its cluster apart: the cluster's other members are linked again as
 if new. The links are a function of the set of candidates alone, so any sequence of runs ends
 where one run over the same candidates does. Other dedup settings than the state's rebuild it.
+
+gold.commitpackft's rows have the PII and secrets the filter found in them replaced by
+placeholders (``transforms.redaction``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from pyspark.sql import functions as F
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.stages.filter import flagged, update_funnel
+from commitpack.jobs.transforms import redaction
 from commitpack.jobs.transforms.changes import latest
-from commitpack.jobs.transforms.funnel import kept_per_language
+from commitpack.jobs.transforms.funnel import kept_per_language, kept_redactions
 from commitpack.jobs.transforms.graph import connected_components
 from commitpack.schemas.executors import MINHASH_BANDS
 from commitpack.schemas.gold import (
@@ -40,7 +44,7 @@ from commitpack.schemas.gold import (
     DEDUP_BANDS,
     DEDUP_KEYS,
 )
-from commitpack.schemas.settings import DedupSettings, MinHashSettings, fingerprint
+from commitpack.schemas.settings import DedupSettings, MinHashSettings, RedactSettings, fingerprint
 from commitpack.udfs.minhash import band_batches, jaccard_udf
 
 COMMAND = "dedup"
@@ -257,9 +261,10 @@ COMMITPACKFT_ASSIGNMENTS = {
 COMMITPACKFT_CHANGED = "NOT (" + " AND ".join(f"t.`{c}` <=> {e}" for c, e in COMMITPACKFT_ASSIGNMENTS.items()) + ")"
 
 
-def commitpackft_rows(candidates: DataFrame, survivors: DataFrame) -> DataFrame:
-    """gold.commitpackft rows of the survivors (commit, cluster, cluster_size) in ``candidates``."""
-    return candidates.drop("diff").join(survivors.select("commit", *_CLUSTER), "commit")
+def commitpackft_rows(candidates: DataFrame, survivors: DataFrame, section: RedactSettings) -> DataFrame:
+    """gold.commitpackft rows of the survivors (commit, cluster, cluster_size) in ``candidates``,
+    the PII and secrets the filter found replaced by placeholders (transforms.redaction)."""
+    return redaction.redacted(candidates.drop("diff").join(survivors.select("commit", *_CLUSTER), "commit"), section)
 
 
 def candidate_changes(lakehouse, version: int, fingerprint: str):
@@ -315,7 +320,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     if full:
         lakehouse.replace(DEDUP_KEYS, keys)
         lakehouse.replace(DEDUP_BANDS, unseen)
-        written = lakehouse.sync(COMMITPACKFT, commitpackft_rows(candidates, survivors))
+        written = lakehouse.sync(COMMITPACKFT, commitpackft_rows(candidates, survivors, cfg.redact))
     else:
         gone = removed.join(members, "commit", "left_anti").localCheckpoint()
         lakehouse.merge(
@@ -334,7 +339,9 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         )
         written = lakehouse.merge(
             COMMITPACKFT,
-            commitpackft_changes(candidates, added, survivors, found, gone, taken_apart=not removed.isEmpty()),
+            commitpackft_changes(
+                candidates, added, survivors, found, gone, cfg.redact, taken_apart=not removed.isEmpty()
+            ),
             update_when=COMMITPACKFT_CHANGED,
             assignments=COMMITPACKFT_ASSIGNMENTS,
             delete_when="s._gone",
@@ -356,21 +363,29 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     summary.details["commitpackft"] = ", ".join(f"{n:,} {what}" for what, n in written.items())
     clusters = lakehouse.read(DEDUP_KEYS).groupBy("cluster").count().where("count > 1").count()
     summary.details["clusters with duplicates"] = f"{clusters:,}"
-    summary.details["CommitPackFT per language"] = kept_per_language(lakehouse.read(COMMITPACKFT_FUNNEL).collect())
+    funnel_rows = lakehouse.read(COMMITPACKFT_FUNNEL).collect()
+    summary.details["CommitPackFT per language"] = kept_per_language(funnel_rows)
+    summary.details["PII and secrets in kept rows"] = kept_redactions(funnel_rows)
     return summary.finish()
 
 
 def commitpackft_changes(
-    candidates: DataFrame, added: DataFrame, survivors: DataFrame, found: DataFrame, gone: DataFrame, taken_apart: bool
+    candidates: DataFrame,
+    added: DataFrame,
+    survivors: DataFrame,
+    found: DataFrame,
+    gone: DataFrame,
+    section: RedactSettings,
+    taken_apart: bool,
 ) -> DataFrame:
     """What a run changes in gold.commitpackft, for one merge: the survivors' rows (whole when
     their candidate row is at hand, else ``_partial``: only the cluster), and ``_gone`` the keys
     of duplicates and of candidates that left."""
-    whole = commitpackft_rows(added, survivors)
+    whole = commitpackft_rows(added, survivors, section)
     rest = survivors.join(added, "commit", "left_anti")
     if taken_apart:
         # A cluster taken apart may give the survivor's place to a candidate CommitPackFT lacks.
-        whole = whole.unionByName(commitpackft_rows(candidates.join(rest, "commit", "left_semi"), rest))
+        whole = whole.unionByName(commitpackft_rows(candidates.join(rest, "commit", "left_semi"), rest, section))
         rest = rest.limit(0)
     template = whole.limit(0)
     partial = rest.select(

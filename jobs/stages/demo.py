@@ -1,7 +1,7 @@
 """Run the whole pipeline on a small sample that commitpack generates on the spot: real git
 repositories, GH Archive hours and a BigQuery export in their real formats pointing at them.
 
-Everything goes under --workdir: the sample (sample/), the repository mirrors (git-mirrors/),
+Everything goes under --workdir: the sample (sample/), the repository cache (git-cache/),
 the lakehouse (lakehouse/, unless --lakehouse is given) and the dataset export (export/).
 The sample is the same on every run, so a second run changes nothing.
 """
@@ -24,20 +24,24 @@ def add_arguments(parser) -> None:
         "--workdir",
         metavar="DIR",
         default="commitpack-demo",
-        help="where the sample, the git mirrors, the lakehouse and the export go (default ./commitpack-demo)",
+        help="where the sample, the git cache, the lakehouse and the export go (default ./commitpack-demo)",
     )
 
 
 def defaults(args) -> dict:
-    """The demo's defaults: its own lakehouse, mirrors, and the sample's repositories as remotes."""
+    """The demo's defaults: its own lakehouse, git cache, and the sample's repositories as remotes."""
     workdir = os.path.abspath(args.workdir)
     return {
         "lakehouse": os.path.join(workdir, "lakehouse"),
-        "git.mirror_dir": os.path.join(workdir, "git-mirrors"),
+        "git.cache_dir": os.path.join(workdir, "git-cache"),
         "git.remote_template": "file://" + os.path.join(workdir, "sample", "remotes") + "/{repo}.git",
         "opt_out.owners": f"[{OPT_OUT_OWNER}]",
         "export.output": os.path.join(workdir, "export"),
     }
+
+
+def leased_stages(args) -> list[str]:
+    return [stage.COMMAND for stage in pipeline.STAGES]
 
 
 def run(spark, cfg, lakehouse, args):

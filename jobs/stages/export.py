@@ -1,17 +1,20 @@
 """Export CommitPackFT as JSONL and Parquet shards per language, with a dataset card.
 
 The layout is the Hugging Face datasets one: ``data/<lang>/<release>/train-00000-of-00002.jsonl``
-(and ``parquet/<lang>/<release>/…parquet``), and a README.md whose YAML header declares one config
-per language, pointing at that language's release, so ``datasets.load_dataset(<output>, "<lang>")``
-loads it. The card has the per-language table (rows, MB), the funnel, the configuration used and
-PNG plots, always of the whole dataset. Works for any output URI Spark's Hadoop FileSystem can
-write (local, s3://, gs://, dbfs:/).
+(and ``parquet/<lang>/<release>/…parquet``), ``<lang>`` named as the Hub names configs
+(``transforms.views.config_name``), the training views in ``views/<view>/<lang>/<release>/…``
+(``transforms.views``), and a README.md whose YAML header declares one config per language and
+per view, pointing at the releases, so ``datasets.load_dataset(<output>, "<lang or view>")``
+loads it. The card has the per-language table (rows, MB), the views' templates, the funnel, the
+configuration used and PNG plots, always of the whole dataset. Works for any output URI Spark's
+Hadoop FileSystem can write (local, s3://, gs://, dbfs:/).
 
 Incremental: the card's header also records which version of gold.commitpackft the export holds.
 A run rewrites only the languages whose exported columns changed since (the table's change feed):
-each gets a new release folder, then the card is replaced in one step (``FileSystem.publish``), so
-a reader sees the old dataset or the new one, never a mix; then every release the card does not
-name is deleted, so no stale shard stays behind. Other formats or shard sizes rewrite every language.
+each gets a new release folder, in every format and view, then the card is replaced in one step
+(``FileSystem.publish``), so a reader sees the old dataset or the new one, never a mix; then every
+release the card does not name is deleted, so no stale shard stays behind. Other formats, shard
+sizes or views rewrite every language.
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ import dataclasses
 import math
 import sys
 import tempfile
-import uuid
 from pathlib import Path
-from urllib.parse import unquote
 
 import yaml
 from pyspark.sql import DataFrame
@@ -32,9 +33,10 @@ from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileSystem
+from commitpack.jobs.transforms import redaction, views
 from commitpack.jobs.transforms.changes import changed_values
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
-from commitpack.schemas.settings import as_plain, fingerprint
+from commitpack.schemas.settings import RedactSettings, ViewSettings, as_plain, fingerprint
 from commitpack.udfs import tokens
 
 COMMAND = "export"
@@ -69,13 +71,20 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
 # ----------------------------------------------------------------------------- transforms
 
 
-def sharded(rows: DataFrame, shards_per_lang: dict[str, int]) -> DataFrame:
-    """Rows in export order with their shard number: stable across runs and partitionings."""
+def sharded(rows: DataFrame, shards_per_lang: dict[str, int], columns=COLUMNS) -> DataFrame:
+    """Rows in export order with their language's position (``part``) and shard number: stable
+    across runs and partitionings. Files are partitioned by the position, not the language, so
+    the rows keep their ``lang`` and no name reaches a path (Spark escapes ``c#`` as ``c%23``)."""
     counts = F.create_map(*[x for lang, n in shards_per_lang.items() for x in (F.lit(lang), F.lit(n))])
+    parts = F.create_map(*[x for i, lang in enumerate(shards_per_lang) for x in (F.lit(lang), F.lit(i))])
     return (
-        rows.select(*COLUMNS, F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"))
-        .repartition("lang", "shard")
-        .sortWithinPartitions("lang", "shard", "commit")
+        rows.select(
+            *columns,
+            F.element_at(parts, F.col("lang")).alias("part"),
+            F.pmod(F.xxhash64("commit"), F.element_at(counts, F.col("lang"))).alias("shard"),
+        )
+        .repartition("part", "shard")
+        .sortWithinPartitions("part", "shard", "commit")
     )
 
 
@@ -88,42 +97,69 @@ def language_table(sizes: list[dict]) -> str:
 
 
 def funnel_table(funnel: list[dict]) -> str:
-    """Rows and MB per (step, reason), in pipeline order, over all languages."""
+    """Rows, MB and PII and secrets found per (step, reason), in pipeline order, over all languages."""
     order = {"fetch": 0, "filter": 1, "dedup": 2, None: 3}
     totals: dict[tuple, list] = {}
     for row in funnel:
         key = (row["step"], row["reason"])
-        total = totals.setdefault(key, [0, 0])
+        total = totals.setdefault(key, [0, 0, {}])
         total[0] += row["rows"]
         total[1] += row["bytes"]
-    lines = ["| step | rule | rows | MB |", "| --- | --- | ---: | ---: |"]
-    for (step, reason), (count, size) in sorted(
+        found = row.get("redactions") or {}
+        for kind, n in (found.asDict() if hasattr(found, "asDict") else found).items():  # a Row, or its dict
+            total[2][kind] = total[2].get(kind, 0) + (n or 0)
+    lines = ["| step | rule | rows | MB | PII and secrets found |", "| --- | --- | ---: | ---: | --- |"]
+    for (step, reason), (count, size, found) in sorted(
         totals.items(), key=lambda kv: (order.get(kv[0][0], 9), -kv[1][0], kv[0][1] or "")
     ):
-        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} |")
+        shown = redaction.describe(found) if any(found.values()) else "—"
+        lines.append(f"| {step or 'kept'} | {reason or '—'} | {count:,} | {size / 1e6:.2f} | {shown} |")
     return "\n".join(lines)
 
 
 def card(
-    sizes: list[dict], funnel: list[dict], settings: dict, tokenizer: str, fmt: str = "jsonl", state: dict | None = None
+    sizes: list[dict],
+    funnel: list[dict],
+    settings: dict,
+    tokenizer: str,
+    fmt: str = "jsonl",
+    view_settings: ViewSettings | None = None,
+    redact: RedactSettings | None = None,
+    state: dict | None = None,
 ) -> str:
     """The dataset card; ``sizes`` rows may name a language's ``release`` folder, ``state`` is the
     export's own record (``STATE_KEY`` in the header)."""
+    specs = view_settings.specs if view_settings else []
     header = {
         "pretty_name": "CommitPackFT (commitpack export)",
         "language": ["code", "en"],
         "task_categories": ["text-generation"],
         "configs": [
             {
-                "config_name": r["lang"],
+                "config_name": views.config_name(r["lang"]),
                 "data_files": [
                     {
                         "split": "train",
-                        "path": f"{release_folder(fmt, r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}",
+                        "path": f"{release_folder(FOLDERS[fmt], r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}",
                     }
                 ],
             }
             for r in sizes
+        ]
+        + [
+            {
+                "config_name": spec.name,
+                "data_files": [
+                    {
+                        "split": "train",
+                        "path": [
+                            f"{release_folder(view_folder(spec.name), r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}"
+                            for r in sizes
+                        ],
+                    }
+                ],
+            }
+            for spec in specs
         ],
     }
     if state is not None:
@@ -145,9 +181,10 @@ def card(
             "",
             "```python",
             "from datasets import load_dataset",
-            f'ds = load_dataset("<this directory>", "{sizes[0]["lang"] if sizes else "python"}")',
+            f'ds = load_dataset("<this directory>", "{views.config_name(sizes[0]["lang"]) if sizes else "python"}")',
             "```",
             "",
+            *(views.card_section(view_settings) if specs else []),
             "## Languages",
             "",
             language_table(sizes),
@@ -162,6 +199,7 @@ def card(
             "",
             "![funnel](plots/funnel.png)",
             "",
+            *(redaction.card_section(funnel, redact) if redact else []),
             "## Token counts",
             "",
             f"The token-length rule counted tokens with: {tokenizer}.",
@@ -220,26 +258,33 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
 STATE_KEY = "commitpack_export"
 
 
-def release_folder(fmt: str, lang: str, release: str | None) -> str:
-    return f"{FOLDERS[fmt]}/{lang}" + (f"/{release}" if release else "")
+def view_folder(name: str) -> str:
+    return f"views/{name}"
 
 
-def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int], releases: dict[str, str]) -> None:
-    """One file per (language, shard), renamed to the datasets layout in the language's release folder."""
+def release_folder(root: str, lang: str, release: str | None) -> str:
+    """A language's folder under ``root`` (a format's folder or a view's), in ``release``."""
+    return f"{root}/{views.config_name(lang)}" + (f"/{release}" if release else "")
+
+
+def write_shards(
+    rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int], releases: dict[str, str], root: str
+) -> None:
+    """One file per (language, shard) of ``sharded`` rows, renamed to the datasets layout in the
+    language's release folder under ``root``."""
     ext = EXTENSIONS[fmt]
     staging = f"_staging_{fmt}"
     out.delete(staging)
-    writer = rows.write.partitionBy("lang", "shard").mode("overwrite")
+    writer = rows.write.partitionBy("part", "shard").mode("overwrite")
     if fmt == "jsonl":
         writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
     else:
         writer.option("compression", COMMITPACKFT.compression).parquet(out.child(staging))
-    # Spark escapes characters such as "#" in partition folder names (lang=c%23 holds c#).
-    written = {unquote(name.partition("=")[2]): name for name in out.folders(staging)}
-    for lang, count in shards.items():
-        folder = release_folder(fmt, lang, releases[lang])
+    for position, (lang, count) in enumerate(shards.items()):
+        folder = release_folder(root, lang, releases[lang])
+        out.delete(folder)  # what a crashed run left there
         for shard in range(count):
-            parts = out.files(f"{staging}/{written[lang]}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
+            parts = out.files(f"{staging}/part={position}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
             for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
                 suffix = "" if i == 0 else f"-{i}"
                 out.move(part, f"{folder}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
@@ -263,21 +308,30 @@ def changed_languages(feed: DataFrame) -> set[str]:
 
 
 def remove_stale(out: FileSystem, releases: dict[str, dict[str, str]]) -> int:
-    """Delete every language folder and release the card does not name (``releases``: format →
-    language → release); returns how many."""
+    """Delete every folder the card does not name: formats and views not written (a whole
+    folder), languages not in them and releases not the card's (``releases``: a format's or a
+    view's folder → language → release); returns how many."""
     removed = 0
-    for fmt, folder in FOLDERS.items():
-        named = releases.get(fmt, {})
-        for lang in out.folders(folder):
+    roots = [*FOLDERS.values(), *(view_folder(name) for name in out.folders("views"))]
+    for root in roots:
+        if root not in releases:
+            if out.exists(root):
+                out.delete(root)
+                removed += 1
+            continue
+        named = {views.config_name(lang): release for lang, release in releases[root].items()}
+        for lang in out.folders(root):
             stale = (
                 [lang]
                 if lang not in named
-                else [f"{lang}/{name}" for name in out.folders(f"{folder}/{lang}") if name != named[lang]]
-                + [f"{lang}/{Path(path).name}" for path in out.files(f"{folder}/{lang}")]
+                else [f"{lang}/{name}" for name in out.folders(f"{root}/{lang}") if name != named[lang]]
+                + [f"{lang}/{Path(path).name}" for path in out.files(f"{root}/{lang}")]
             )  # files: a layout without releases
             for relative in stale:
-                out.delete(f"{folder}/{relative}")
+                out.delete(f"{root}/{relative}")
             removed += len(stale)
+    if out.exists("views") and not out.folders("views"):
+        out.delete("views")
     return removed
 
 
@@ -314,23 +368,43 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()} if todo != set() else {}
     summary.rows_in = summary.rows_out = sum(per_lang.values())
     shards = {lang: max(1, math.ceil(n / cfg.export.shard_rows)) for lang, n in sorted(per_lang.items())}
-    release = f"v{version}-{uuid.uuid4().hex[:8]}"  # never reused: a crashed run's folders are not the card's
+    # A release is named by what it holds: a card naming it records this version and these files,
+    # so a run that writes it finds no card naming it (a crashed run's folder is written again).
+    release = f"v{version}-{files}"
     for fmt in formats if shards else ():
         progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
-        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release))
+        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release), FOLDERS[fmt])
+    # Training views (transforms.views), in the first format, in the same releases.
+    for spec in cfg.export.views.specs if shards else ():
+        progress(COMMAND, f"writing the {spec.name} view")
+        shaped = views.view(rows, spec, cfg.export.views)
+        write_shards(
+            sharded(shaped, shards, shaped.columns),
+            out,
+            formats[0],
+            shards,
+            dict.fromkeys(shards, release),
+            view_folder(spec.name),
+        )
     for lang, n in per_lang.items():
         # MB as published: the size of the first format's files.
         languages[lang] = {
             "release": release,
             "rows": n,
-            "mb": out.size(release_folder(formats[0], lang, release)) / 1e6,
+            "mb": out.size(release_folder(FOLDERS[formats[0]], lang, release)) / 1e6,
         }
     sizes = sorted(({"lang": k, **v} for k, v in languages.items()), key=lambda r: (-r["rows"], r["lang"]))
-    funnel = [r.asDict() for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
-    settings = {"filter": as_plain(cfg.filter), "dedup": as_plain(cfg.dedup), "licenses": as_plain(cfg.licenses)}
+    funnel = [r.asDict(recursive=True) for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
+    settings = {
+        "filter": as_plain(cfg.filter),
+        "dedup": as_plain(cfg.dedup),
+        "redact": as_plain(cfg.redact),
+        "licenses": as_plain(cfg.licenses),
+        "views": as_plain(cfg.export.views),
+    }
     tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
     record = {"version": version, "files": files, "languages": {r["lang"]: languages[r["lang"]] for r in sizes}}
-    text = card(sizes, funnel, settings, tokenizer, formats[0], record)
+    text = card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views, cfg.redact, record)
     if text != out.read_text("README.md"):
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp)
@@ -342,7 +416,10 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
                 "README.md",
             ):  # the card last: it names the releases
                 out.publish(local / name, name)
-    named = {fmt: {r["lang"]: r["release"] for r in sizes} for fmt in formats}
+    releases = {r["lang"]: r["release"] for r in sizes}
+    named = {FOLDERS[fmt]: releases for fmt in formats} | {
+        view_folder(s.name): releases for s in cfg.export.views.specs
+    }
     summary.details["output"] = out.root
     summary.details["languages written"] = ", ".join(f"{k} {n:,}" for k, n in sorted(per_lang.items())) or "none"
     summary.details["stale folders removed"] = f"{remove_stale(out, named):,}"

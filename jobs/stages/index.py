@@ -22,9 +22,9 @@ from commitpack.jobs.runtime.command import add_git_options, stage_main
 from commitpack.jobs.runtime.errors import JobError
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.schemas import bronze, silver
-from commitpack.schemas.executors import PUSH_RESOLUTIONS
+from commitpack.schemas.executors import PUSH_RESOLUTIONS, TRANSFER_STATS
 from commitpack.schemas.settings import GitSettings, Settings
-from commitpack.schemas.vocabulary import RETRIED
+from commitpack.schemas.vocabulary import PUSH_SKIPPED, RETRIED
 from commitpack.udfs import linguist
 from commitpack.udfs.pushes import resolve_pushes
 
@@ -50,19 +50,37 @@ def add_arguments(parser, within_pipeline: bool = False) -> None:
 
 
 def pending_pushes(pushes: DataFrame, enumerations: DataFrame | None) -> DataFrame:
-    """Pushes never resolved, or whose last attempt failed in a way worth retrying."""
+    """Pushes never resolved, whose last attempt failed in a way worth retrying, or that were
+    skipped (what is known may have changed: a skip is decided again, without the network)."""
     if enumerations is None:
         return pushes
-    final = enumerations.where(~F.col("status").isin(*RETRIED)).select("event_id")
+    final = enumerations.where(~F.col("status").isin(*RETRIED, *PUSH_SKIPPED)).select("event_id")
     return pushes.join(final, "event_id", "left_anti")
 
 
-def resolution_input(pending: DataFrame, licensed_repos: DataFrame) -> DataFrame:
-    """The columns the executors need per push, and whether its repository's license must be
-    detected (no BigQuery record and none detected before)."""
-    return pending.join(
+def resolution_input(
+    pending: DataFrame, licensed_repos: DataFrame, licenses: DataFrame | None, cfg: Settings
+) -> DataFrame:
+    """The columns the executors need per push; whether its repository's license must be detected
+    (no BigQuery record and none detected before); and ``skip``, the reason nothing needs to travel
+    for it: its owner opted out, or what is known of its license already excludes every commit."""
+    owners = [owner.lower() for owner in cfg.opt_out.owners]
+    allowed = [license.lower() for license in cfg.licenses.allow]
+    known = (
+        licenses.select("repo_name", F.lower("license").alias("known_license"))
+        if licenses is not None
+        else pending.sparkSession.createDataFrame([], "repo_name string, known_license string")
+    )
+    rows = pending.join(
         licensed_repos.select("repo_name", F.lit(False).alias("has_license")), "repo_name", "left"
-    ).select(
+    ).join(known, "repo_name", "left")
+    needs_license = F.col("has_license").isNull()
+    skip = (
+        F.when(F.lower(F.split("repo_name", "/")[0]).isin(owners), F.lit("opted_out"))
+        .when(F.col("known_license").isNotNull() & ~F.col("known_license").isin(allowed), F.lit("license_excluded"))
+        .when(needs_license & F.lit(not cfg.licenses.detect), F.lit("license_excluded"))
+    )
+    return rows.select(
         "repo_name",
         "event_id",
         "ref",
@@ -71,17 +89,33 @@ def resolution_input(pending: DataFrame, licensed_repos: DataFrame) -> DataFrame
         "size",
         F.transform("commits", lambda c: c["sha"]).alias("listed"),
         "created_at",
-        F.col("has_license").isNull().alias("needs_license"),
+        needs_license.alias("needs_license"),
+        skip.alias("skip"),
+        "known_license",
     )
 
 
-def resolve(pushes: DataFrame, settings: GitSettings, max_commits: int) -> DataFrame:
-    """One task per repository: fetch it once, resolve its pushes (see ``udfs.pushes``)."""
+def skipped_pushes(rows: DataFrame) -> DataFrame:
+    """push_enumerations rows for the pushes nothing was transferred for, with why."""
+    detail = (
+        F.when(F.col("skip") == "opted_out", F.lit("the owner is in opt_out.owners"))
+        .when(
+            F.col("known_license").isNotNull(),
+            F.concat(F.lit("license "), "known_license", F.lit(" is not in licenses.allow")),
+        )
+        .otherwise(F.lit("no license is known and licenses.detect is false"))
+    )
+    return rows.select("event_id", "repo_name", F.col("skip").alias("status"), detail.alias("detail"),
+                       F.lit(None).cast("array<string>").alias("commits"))  # fmt: skip
 
-    def resolve_group(group):
-        return resolve_pushes(settings, max_commits, group)
 
-    return pushes.groupBy("repo_name").applyInPandas(resolve_group, PUSH_RESOLUTIONS)
+def resolve(pushes: DataFrame, settings: GitSettings, max_commits: int, partitions: int) -> DataFrame:
+    """Each repository's pushes in one task, many repositories in flight per task (``udfs.pushes``)."""
+    return (
+        pushes.repartition(partitions, "repo_name")
+        .sortWithinPartitions("repo_name", "created_at", "event_id")
+        .mapInPandas(lambda frames: resolve_pushes(frames, settings, max_commits), PUSH_RESOLUTIONS)
+    )
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -282,33 +316,57 @@ def _optional(lakehouse, table):
 def resolve_new_pushes(spark, cfg, lakehouse, summary: StageSummary) -> None:
     """The git part: resolve pushes not yet resolved and merge what the repositories said."""
     pushes = lakehouse.read(bronze.GHARCHIVE_PUSHES)
+    bq_licenses = _optional(lakehouse, bronze.BQ_LICENSES)
     licensed = (
-        lakehouse.read(bronze.BQ_LICENSES).select("repo_name")
-        if lakehouse.exists(bronze.BQ_LICENSES)
-        else spark.createDataFrame([], "repo_name string")
+        bq_licenses.select("repo_name") if bq_licenses is not None else spark.createDataFrame([], "repo_name string")
     )
-    if not cfg.licenses.detect:
-        licensed = pushes.select("repo_name").distinct()  # nobody needs detection
     detected = _optional(lakehouse, silver.REPO_LICENSES)
     if detected is not None:
         licensed = licensed.unionByName(detected.where("status != 'unavailable'").select("repo_name"))
     pending = resolution_input(
-        pending_pushes(pushes, _optional(lakehouse, silver.PUSH_ENUMERATIONS)), licensed.distinct()
-    )
-    repos = pending.select("repo_name").distinct().count()
+        pending_pushes(pushes, _optional(lakehouse, silver.PUSH_ENUMERATIONS)),
+        licensed.distinct(),
+        repository_licenses(bq_licenses, detected),
+        cfg,
+    ).localCheckpoint()
+    skipped = skipped_pushes(pending.where(F.col("skip").isNotNull()))
+    enumerations = _optional(lakehouse, silver.PUSH_ENUMERATIONS)
+    if enumerations is not None:  # decided again every run: only a changed decision is written
+        skipped = skipped.join(
+            enumerations.select("event_id", "status", "detail"), ["event_id", "status", "detail"], "left_anti"
+        )
+    to_resolve = pending.where(F.col("skip").isNull()).drop("skip", "known_license")
+    repos = to_resolve.select("repo_name").distinct().count()
     summary.details["repositories resolved"] = str(repos)
-    if not repos:
+    resolved = None
+    if repos:
+        progress(COMMAND, f"resolving pushes of {repos} repositories with git")
+        partitions = min(repos, 4 * spark.sparkContext.defaultParallelism)
+        # Materialized once, before anything is written: `pending` reads push_enumerations, so a
+        # lazy plan recomputed after the first merge would find nothing pending (and git is slow).
+        resolved = resolve(to_resolve, cfg.git, cfg.index.max_commits_per_push, partitions).localCheckpoint(eager=True)
+    enumerated = (
+        skipped if resolved is None else skipped.unionByName(resolved.where("kind = 'push'"), allowMissingColumns=True)
+    )
+    if resolved is None and skipped.isEmpty():
         return
-    progress(COMMAND, f"resolving pushes of {repos} repositories with git")
-    # Materialized once, before anything is written: `pending` reads push_enumerations, so a
-    # lazy plan recomputed after the first merge would find nothing pending (and git is slow).
-    resolved = resolve(pending, cfg.git, cfg.index.max_commits_per_push).localCheckpoint(eager=True)
-    lakehouse.merge(silver.PUSH_ENUMERATIONS, resolved.where("kind = 'push'"), update_when="changed")
+    lakehouse.merge(silver.PUSH_ENUMERATIONS, enumerated, update_when="changed")
+    statuses = {r.status: r["count"] for r in enumerated.groupBy("status").count().collect()}
+    summary.details["pushes"] = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    if resolved is None:
+        return
     commits = resolved.where("kind = 'commit'").dropDuplicates(["commit"])
     lakehouse.merge(silver.GIT_COMMITS, commits, update_when="s.status = 'ok' AND t.status != 'ok'")
     lakehouse.merge(silver.REPO_LICENSES, resolved.where("kind = 'license'"), update_when="changed")
-    statuses = {r.status: r["count"] for r in resolved.where("kind = 'push'").groupBy("status").count().collect()}
-    summary.details["pushes resolved"] = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    cost = (
+        resolved.where("kind = 'transfer'")
+        .agg(*[F.sum(f"transfer.{name}").alias(name) for name in TRANSFER_STATS.fieldNames()])
+        .first()
+    )
+    summary.details["transfers"] = (
+        f"{cost.requests or 0:,} requests, {(cost.received_bytes or 0) / 1e6:,.2f} MB received (commits and trees), "
+        f"{cost.filter_refused or 0:,} servers ignoring blob:none"
+    )
 
 
 def run(spark, cfg, lakehouse, args) -> StageSummary:

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DataType, StructType, TimestampType
 
+from commitpack.jobs.rules import valid_repo_name
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
@@ -135,6 +136,33 @@ def normalize_export(rows: DataFrame, table: Table, option: str) -> DataFrame:
     return rows.select(*columns)
 
 
+def checked_names(rows: DataFrame, export: str) -> tuple[DataFrame, DataFrame]:
+    """(rows, quarantine): only repository names as GitHub allows them load (README "Names"). A
+    commit keeps its valid names and loads while it has one; a license or language record with a
+    bad name does not load. Every name refused is a quarantine row."""
+    key = "commit" if export == "commits" else "repo_name"
+    if export == "commits":
+        bad = F.coalesce(
+            F.filter("repo_name", lambda name: ~F.coalesce(valid_repo_name(name), F.lit(False))),
+            F.array().cast("array<string>"),
+        )
+        marked = rows.withColumn("_bad", bad).withColumn("repo_name", F.filter("repo_name", valid_repo_name))
+        kept = marked.where((F.size("_bad") == 0) | (F.size("repo_name") > 0)).drop("_bad")
+        refused = marked.select("source_file", F.col(key).alias("record"), F.explode("_bad").alias("name"))
+    else:
+        ok = F.coalesce(valid_repo_name(F.col("repo_name")), F.lit(True))  # a null key is counted apart
+        kept = rows.where(ok)
+        refused = rows.where(~ok).select("source_file", F.col(key).alias("record"), F.col("repo_name").alias("name"))
+    quarantine = refused.select(
+        "source_file",
+        F.lit(export).alias("export"),
+        F.substring(F.coalesce("record", F.lit("")), 1, 300).alias("record"),
+        F.substring(F.coalesce("name", F.lit("")), 1, 300).alias("name"),
+        F.lit("bad_repo_name").alias("reason"),
+    )
+    return kept, quarantine
+
+
 def one_per_key(rows: DataFrame, table: Table) -> DataFrame:
     """Rows without a key dropped; of rows sharing a key, the one from the last file kept."""
     latest = Window.partitionBy(*table.keys).orderBy(F.col("source_file").desc())
@@ -163,16 +191,25 @@ def load_export(spark, lakehouse, option: str, pattern: str, export: str, summar
     fmt = export_format(option, files)
     progress(COMMAND, f"{export}: {len(files)} {fmt} files")
     rows = normalize_export(read_export(spark, files, fmt, schema), table, option).localCheckpoint()
-    kept = one_per_key(rows, table)
+    named, refused = checked_names(rows, export)
+    refused = refused.localCheckpoint()
+    kept = one_per_key(named, table)
     written = lakehouse.merge(table, kept, update_when=changed)
     read, out = rows.count(), kept.count()
+    bad_names = refused.count()
+    if bad_names:
+        lakehouse.merge(bronze.BQ_QUARANTINE, refused)
+        summary.details[f"{export} names refused"] = f"{bad_names:,} (bronze.bq_quarantine)"
+    unloaded = rows.count() - named.count()
+    if unloaded:
+        summary.dropped[f"{export}:bad_repo_name"] = unloaded
     summary.rows_in += read
     summary.rows_out += out
     missing_key = rows.where(F.col(table.keys[0]).isNull()).count()
     if missing_key:
         summary.dropped[f"{export}:no_{table.keys[0]}"] = missing_key
-    if read - out - missing_key:
-        summary.dropped[f"{export}:duplicate_{table.keys[0]}"] = read - out - missing_key
+    if read - unloaded - out - missing_key:
+        summary.dropped[f"{export}:duplicate_{table.keys[0]}"] = read - unloaded - out - missing_key
     summary.details[export] = f"{len(files)} {fmt} files, {written['inserted']} new rows, {written['updated']} updated"
 
 

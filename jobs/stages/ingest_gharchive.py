@@ -15,6 +15,7 @@ import sys
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from commitpack.jobs.rules import valid_repo_name
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileInfo, check_local, list_inputs
@@ -128,6 +129,7 @@ def classify(segments: DataFrame) -> DataFrame:
         F.when(event[GHARCHIVE_CORRUPT].isNotNull(), F.when(F.col("glued"), "cut_line").otherwise("bad_json"))
         .when(event["type"] != "PushEvent", None)
         .when(repo_name.isNull() | (repo_name == ""), "missing_repo")
+        .when(~valid_repo_name(repo_name), "bad_repo_name")
         .when(_created_at(event["created_at"]).isNull(), "bad_timestamp")
         .when(payload["head"].isNull() & payload["commits"].isNull() & payload["shas"].isNull(), "bad_payload")
     )
@@ -230,6 +232,7 @@ def quarantine(rows: DataFrame) -> DataFrame:
         "cut_line": "line cut short and glued to the next event",
         "bad_json": "not a valid JSON event",
         "missing_repo": "PushEvent without a repository name",
+        "bad_repo_name": "repository name is not owner/name as GitHub allows it (README: Names)",
         "bad_timestamp": "created_at is not a timestamp",
         "bad_payload": "PushEvent payload has neither head nor commits",
     }

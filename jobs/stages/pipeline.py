@@ -38,6 +38,10 @@ def stages_to_run(args) -> list:
     return chosen
 
 
+def leased_stages(args) -> list[str]:
+    return [stage.COMMAND for stage in stages_to_run(args)]
+
+
 def run(spark, cfg, lakehouse, args):
     for stage in stages_to_run(args):
         yield stage.run(spark, cfg, lakehouse, args)

@@ -7,13 +7,17 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from commitpack.jobs.runtime.report import StageSummary
+from commitpack.jobs.transforms import redaction
 from commitpack.jobs.transforms.changes import PRESENT_AFTER
+from commitpack.schemas.vocabulary import REDACTION_KINDS
 
 
 def funnel(decisions: DataFrame) -> DataFrame:
-    """Rows and bytes per (step, reason, language); reason null = kept."""
+    """Rows, bytes and PII and secrets found per (step, reason, language); reason null = kept."""
     return decisions.groupBy("step", "reason", "lang").agg(
-        F.count(F.lit(1)).alias("rows"), F.sum("bytes").cast("long").alias("bytes")
+        F.count(F.lit(1)).alias("rows"),
+        F.sum("bytes").cast("long").alias("bytes"),
+        redaction.totals(F.col("redactions")).alias("redactions"),
     )
 
 
@@ -23,7 +27,9 @@ def funnel_changes(feed: DataFrame) -> DataFrame:
     counts minus once."""
     sign = F.when(F.col("_change_type").isin(*PRESENT_AFTER), 1).otherwise(-1)
     return feed.groupBy("step", "reason", "lang").agg(
-        F.sum(sign).cast("long").alias("rows"), F.sum(sign * F.col("bytes")).cast("long").alias("bytes")
+        F.sum(sign).cast("long").alias("rows"),
+        F.sum(sign * F.col("bytes")).cast("long").alias("bytes"),
+        redaction.totals(F.col("redactions"), sign).alias("redactions"),
     )
 
 
@@ -34,6 +40,7 @@ def summarize(summary: StageSummary, rows: list[Row], steps: tuple[str, ...]) ->
             summary.dropped[row.reason] = summary.dropped.get(row.reason, 0) + row.rows
     summary.rows_out = sum(r.rows for r in rows if r.reason is None)
     summary.details["kept per language"] = kept_per_language(rows)
+    summary.details["PII and secrets in kept rows"] = kept_redactions(rows)
     return summary
 
 
@@ -41,3 +48,9 @@ def kept_per_language(rows: list[Row]) -> str:
     """The kept rows and MB of funnel rows per language, largest first."""
     kept = sorted((r for r in rows if r.reason is None), key=lambda r: (-r.rows, r.lang))
     return ", ".join(f"{r.lang} {r.rows:,} ({r.bytes / 1e6:.2f} MB)" for r in kept) or "none"
+
+
+def kept_redactions(rows: list[Row]) -> str:
+    """The PII and secrets found in the kept rows of funnel rows, per kind."""
+    kept = [r.redactions for r in rows if r.reason is None and r.redactions is not None]
+    return redaction.describe({k: sum(found[k] or 0 for found in kept) for k in REDACTION_KINDS})

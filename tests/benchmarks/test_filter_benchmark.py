@@ -111,18 +111,41 @@ class PythonFilter:
         value = value - (1 << 64) if value >= 1 << 63 else value
         return value % 10_000 < round(float(self.s["bump"]["keep_percent"]) * 100)
 
+    @staticmethod
+    def names_file(subject, stem):
+        if not stem:
+            return False
+        edge_before, edge_after = r"(?<![\p{L}\p{N}_])", r"(?![\p{L}\p{N}_])"
+        if stem != stem.upper():  # words in capitals are acronyms unless the stem is in capitals
+            subject = regex.sub(
+                rf"{edge_before}(?=[\p{{Lu}}\p{{N}}]{{2}})[\p{{Lu}}\p{{N}}]*\p{{Lu}}[\p{{Lu}}\p{{N}}]*{edge_after}",
+                " ",
+                subject,
+            )
+        return bool(regex.search(rf"(?i){edge_before}{regex.escape(stem)}{edge_after}", subject))
+
+    def language_keeps(self, message):
+        section = self.s["message_language"]
+        (lang,), (score,), (allowed,) = langid.identify([message], section["allow"], section["min_allowed_score"])
+        return (
+            lang is None
+            or lang in section["allow"]
+            or score < section["min_foreign_score"]
+            or allowed >= section["min_allowed_score"]
+        )
+
     def reason(self, row):
         s = self.s
         old, new, raw = row["old_contents"] or "", row["new_contents"] or "", row["subject"] or ""
         subject = self.clean(raw)
         low = subject.lower()
-        stem = regex.sub(r"\.[^.]*$", "", row["new_file"].rsplit("/", 1)[-1]).lower()
+        stem = regex.sub(r"\.[^.]*$", "", row["new_file"].rsplit("/", 1)[-1])
         checks = [
             ("contents_too_long", lambda: len(old) < s["max_old_chars"]),
             ("contents_new_empty", lambda: len(new) > 0),
             ("contents_unchanged", lambda: old != new),
             ("subject_has_hash", lambda: "#" not in raw),
-            ("subject_names_file", lambda: stem == "" or stem not in raw.lower()),
+            ("subject_names_file", lambda: not self.names_file(raw, stem)),
             ("subject_length", lambda: s["subject"]["min_chars"] < len(subject) < s["subject"]["max_chars"]),
             ("subject_word_count", lambda: len(regex.split(r"\s+", subject)) >= s["subject"]["min_words"]),
             ("subject_not_capitalized", lambda: bool(regex.match(r"\p{Lu}", subject))),
@@ -144,7 +167,7 @@ class PythonFilter:
                 lambda: not any(low.startswith(p) for p in s["bump"]["prefixes"]) or self.bump_keep(row["commit"]),
             ),
             ("token_length", lambda: s["tokens"]["min"] <= len(self.pretoken.findall(old + new)) <= s["tokens"]["max"]),
-            ("message_language", lambda: langid.identify([row["message"]])[0][0] in s["message_language"]["allow"]),
+            ("message_language", lambda: self.language_keeps(row["message"])),
             (
                 "contaminated",
                 lambda: (

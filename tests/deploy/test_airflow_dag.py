@@ -110,7 +110,7 @@ def demo_run(airflow, tmp_path_factory):
             "licenses": str(sample.bigquery / "licenses"),
             "languages": str(sample.bigquery / "languages"),
             "output": str(root / "export"),
-            "mirror-dir": str(root / "git-mirrors"),
+            "cache-dir": str(root / "git-cache"),
         },
         "executable": str(BIN / "commitpack"),
         "master": "local[2]",

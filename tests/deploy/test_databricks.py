@@ -117,7 +117,7 @@ def test_each_task_runs_the_real_cli_with_its_stage_and_the_lakehouse(bundle):
         cfg = settings_from_args(args)
         assert cfg.lakehouse == VALUES["lakehouse"]
         if stage.COMMAND in ("index", "fetch"):
-            assert cfg.git.mirror_dir == values["mirror_dir"]
+            assert cfg.git.cache_dir == values["cache_dir"]
     by_stage = {
         t["task_key"]: parser.parse_args(substitute(t["python_wheel_task"]["parameters"], values))
         for t in pipeline_job(bundle)["tasks"]

@@ -48,7 +48,7 @@ STAGE_OPTIONS = [
     "gs://commitpack-data/bq/languages/",
     "--output",
     "gs://commitpack-data/export/",
-    "--mirror-dir",
+    "--cache-dir",
     "/mnt/mirrors",
 ]
 COMMON = ["--lakehouse", LAKEHOUSE]
@@ -71,8 +71,8 @@ STAGES = [  # step id, script, arguments
             *COMMON,
         ],
     ),
-    ("index", "index.py", ["--mirror-dir", "/mnt/mirrors", *COMMON]),
-    ("fetch", "fetch.py", ["--mirror-dir", "/mnt/mirrors", *COMMON]),
+    ("index", "index.py", ["--cache-dir", "/mnt/mirrors", *COMMON]),
+    ("fetch", "fetch.py", ["--cache-dir", "/mnt/mirrors", *COMMON]),
     ("filter", "filter.py", COMMON),
     ("dedup", "dedup.py", COMMON),
     ("export", "export.py", ["--output", "gs://commitpack-data/export/", *COMMON]),

@@ -65,10 +65,10 @@ def test_bad_input_is_one_line_and_non_zero(argv, exit_code, message, capsys):
 
 
 def test_global_options_work_after_the_subcommand():
-    args = build_parser().parse_args(["fetch", "--lakehouse", "s3://b/lh", "--set", "a.b=1", "--mirror-dir", "/m"])
+    args = build_parser().parse_args(["fetch", "--lakehouse", "s3://b/lh", "--set", "a.b=1", "--cache-dir", "/m"])
     cfg_settings = vars(args)
     assert cfg_settings["lakehouse"] == "s3://b/lh" and cfg_settings["set"] == ["a.b=1"]
-    assert cfg_settings["git.mirror_dir"] == "/m"
+    assert cfg_settings["git.cache_dir"] == "/m"
 
 
 def test_missing_java_is_one_clear_line(cli, tmp_path):

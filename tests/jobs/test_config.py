@@ -20,13 +20,13 @@ def test_file_then_set_then_options_override_in_that_order(tmp_path):
     cfg = load_settings(
         str(file),
         ["index.message.max_length=700", "licenses.allow=[mit]"],
-        **{"git.mirror_dir": "/m", "lakehouse": None},
+        **{"git.cache_dir": "/m", "lakehouse": None},
     )
     assert cfg.lakehouse == "s3://bucket/lh"  # None = option not given
     assert cfg.index.message.max_length == 700
     assert cfg.index.message.min_length == 5  # siblings of an overridden key survive
     assert cfg.licenses.allow == ("mit",)
-    assert cfg.git.mirror_dir == "/m"
+    assert cfg.git.cache_dir == "/m"
     assert cfg.spark.conf == {"spark.driver.memory": "4g"}
 
 

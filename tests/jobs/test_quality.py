@@ -65,7 +65,7 @@ def write(spark, lakehouse, spec, rows, enforce=True):
     """Rows into the table's Delta location: through the Lakehouse (NOT NULL enforced), or as an
     external writer would, without the declared constraints."""
     schema = spec.schema if enforce else StructType([StructField(f.name, f.dataType, True) for f in spec.schema.fields])
-    frame = spark.createDataFrame([[row[c] for c in spec.columns] for row in rows], schema)
+    frame = spark.createDataFrame([[row.get(c) for c in spec.columns] for row in rows], schema)
     if enforce:
         lakehouse.replace(spec, frame)
     else:
@@ -280,7 +280,7 @@ def test_run_job_validates_what_each_stage_wrote(fetched, tmp_path, capsys):
         "--set",
         f"git.remote_template={cfg.git.remote_template}",
         "--set",
-        f"git.mirror_dir={cfg.git.mirror_dir}",
+        f"git.cache_dir={cfg.git.cache_dir}",
     ]
     assert main([*common, "fetch"]) == 0
     out = capsys.readouterr().out

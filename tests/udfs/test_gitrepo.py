@@ -1,71 +1,24 @@
-import time
-from dataclasses import replace
+"""Reading commits, trees and the license file with pygit2 from what the transfers brought: a
+store with commits and trees and no blobs, as the index leaves it."""
 
 import pygit2
 import pytest
 
-from commitpack.jobs.runtime.config import load_settings
-from commitpack.udfs.gitrepo import Mirror, change_list, decode_message, license_at, push_commits
-
-GIT = load_settings().git
+from commitpack.udfs.gitrepo import branch_heads, change_list, decode_message, has, license_at, push_commits
 
 
 @pytest.fixture
-def settings(tmp_path, git_daemon):
-    return replace(
-        GIT, mirror_dir=str(tmp_path / "mirrors"), remote_template=git_daemon, retries=2, backoff_seconds=0.2
-    )
+def newstyle(blobless):
+    """gh/newstyle's commits and trees, no blobs."""
+    return blobless("gh/newstyle")
 
 
-def test_fetch_over_git_protocol_then_reuse_the_cache(settings, expected):
-    mirror = Mirror(settings, "octo/pyutils")
+def test_a_blobless_store_holds_commits_and_trees_but_no_blob(blobless, expected):
+    repo = blobless("octo/pyutils")
     head = expected["commits"]["py-big"]["sha"]
-    assert not mirror.has(head)
-    assert mirror.ensure([head]).status == "ok"
-    assert mirror.has(head) and mirror.branch_heads()["refs/heads/main"] == head
-    # Another stage, another run: the objects are there, no network.
-    again = Mirror(settings, "octo/pyutils")
-    assert again.ensure([head]).status == "cached"
-
-
-def test_a_missing_repository_is_not_retried(settings):
-    outcome = Mirror(settings, "nobody/nothing").ensure(["a" * 40])
-    assert outcome.status == "repo_unavailable" and outcome.attempts == 1
-
-
-def test_an_unreachable_remote_is_retried_with_backoff(tmp_path):
-    settings = replace(
-        GIT, mirror_dir=str(tmp_path), remote_template="git://127.0.0.1:9/{repo}.git", retries=3, backoff_seconds=0.2
-    )
-    started = time.monotonic()
-    outcome = Mirror(settings, "octo/pyutils").fetch()
-    assert outcome.status == "fetch_failed" and outcome.attempts == 3
-    assert time.monotonic() - started >= 0.2 + 0.4  # backoff doubles between attempts
-
-
-def test_the_time_budget_stops_a_repository(tmp_path, git_daemon):
-    settings = replace(GIT, mirror_dir=str(tmp_path), remote_template=git_daemon, repo_time_budget_seconds=0)
-    assert Mirror(settings, "octo/pyutils").fetch().status == "budget_exceeded"
-
-
-def test_credentials_never_reach_an_error_message(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMMITPACK_GIT_TOKEN", "ghp_secret_token_value")
-    settings = replace(
-        GIT,
-        mirror_dir=str(tmp_path),
-        retries=1,
-        remote_template="http://user:ghp_secret_token_value@127.0.0.1:9/{repo}.git",
-    )
-    outcome = Mirror(settings, "octo/pyutils").fetch()
-    assert outcome.status == "fetch_failed"
-    assert "ghp_secret_token_value" not in outcome.detail and "127.0.0.1" in outcome.detail
-
-
-@pytest.fixture
-def newstyle(settings):
-    mirror = Mirror(settings, "gh/newstyle")
-    assert mirror.fetch().status == "ok"
-    return mirror
+    assert has(repo, head) and branch_heads(repo)["refs/heads/main"] == head
+    blob = repo[head].tree["pyutils/pager.py"].id
+    assert not has(repo, str(blob))  # what fetch transfers by id later
 
 
 def test_push_commits_uses_a_complete_list_and_walks_an_incomplete_one(newstyle, expected):
@@ -88,8 +41,8 @@ def test_a_new_branch_brings_only_what_no_other_branch_reaches(newstyle, expecte
     assert gone.status == "head_missing"
 
 
-def test_change_list_detects_renames_as_bigquery_does(sample, expected):
-    repo = pygit2.Repository(str(sample.remotes / "octo/pyutils.git"))
+def test_change_list_detects_renames_as_bigquery_does_from_trees_alone(blobless, expected):
+    repo = blobless("octo/pyutils")
     c = expected["commits"]
     (rename,), total = change_list(repo, repo[c["py-rename"]["sha"]])
     assert total == 1 and (rename["old_path"], rename["new_path"]) == ("pyutils/strings.py", "pyutils/text.py")
@@ -105,7 +58,7 @@ def test_change_list_detects_renames_as_bigquery_does(sample, expected):
     assert str(repo[c["py-fix-pager"]["sha"]].tree["pyutils/pager.py"].id) == single["new_blob"]
 
 
-def test_license_file_at_the_head(sample, expected):
+def test_license_file_at_the_head(sample, expected):  # the remotes hold every blob
     pyutils = pygit2.Repository(str(sample.remotes / "octo/pyutils.git"))
     assert license_at(pyutils, expected["commits"]["py-big"]["sha"]) == ("mit", "LICENSE")
     secret = pygit2.Repository(str(sample.remotes / "noreply/secret.git"))

@@ -4,14 +4,8 @@ Run them with `pytest tests/benchmarks -m benchmark -s`; the default test run sk
 """
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-# The benchmarks' shared generators (histories.py) import by name: with --import-mode=importlib
-# pytest puts no test folder on the path.
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def pytest_collection_modifyitems(config, items):

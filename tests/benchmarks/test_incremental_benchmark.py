@@ -17,32 +17,16 @@ import argparse
 import json
 import time
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from histories import history_rows, more_rows
+from helpers.histories import append_in_waves, history_rows, more_rows, raw_frame
 
 from commitpack.jobs.runtime.config import load_settings
 from commitpack.jobs.runtime.lakehouse import Lakehouse
 from commitpack.jobs.stages import dedup, export, filter
-from commitpack.schemas.arrow import arrow_schema
 from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
 
 pytestmark = pytest.mark.benchmark
 STAGES = (filter, dedup, export)
-
-
-def raw_frame(spark, rows: list[dict], path):
-    """The rows as a DataFrame read from a Parquet file (pyarrow writes it much faster than Spark
-    takes Python rows)."""
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(COMMITPACK.schema)), path)
-    return spark.read.parquet(str(path))
-
-
-def append_in_waves(spark, lakehouse, rows: list[dict], folder, waves: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for wave in range(waves):
-        lakehouse.append(COMMITPACK, raw_frame(spark, rows[wave::waves], folder / f"wave-{wave}.parquet"))
 
 
 def downstream(spark, lakehouse, cfg) -> tuple[float, dict]:

@@ -4,7 +4,8 @@ file are nearly identical, as in real histories; a few commits are cherry-picks 
 repository's change (exact duplicates) or the same change reworded (near duplicates).
 
 ``history_rows(n, seed)`` gives ``n`` rows in the gold.commitpack shape, in commit order per
-file; ``more_rows`` continues the same histories (an increment of new commits).
+file; ``more_rows`` continues the same histories (an increment of new commits); ``append_in_waves``
+writes rows to a lakehouse as fetch appends them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import datetime as dt
 import hashlib
 import random
 from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from commitpack.schemas.arrow import arrow_schema
+from commitpack.schemas.gold import COMMITPACK
 
 # Language, file extension and share of the repositories, roughly CommitPack's mix.
 LANGUAGES = [
@@ -176,3 +183,18 @@ def history_rows(n: int, seed: int = 5) -> tuple[Histories, list[dict]]:
     """``n`` raw rows of generated histories (about 14 commits per file)."""
     h = start(seed, repos=max(1, n // 100))
     return h, more_rows(h, n)
+
+
+def raw_frame(spark, rows: list[dict], path):
+    """The rows as a DataFrame read from a Parquet file (pyarrow writes it much faster than Spark
+    takes Python rows)."""
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(COMMITPACK.schema)), path)
+    return spark.read.parquet(str(path))
+
+
+def append_in_waves(spark, lakehouse, rows: list[dict], folder, waves: int, spec=COMMITPACK) -> None:
+    """The rows appended to ``spec`` (default gold.commitpack) in ``waves`` appends, interleaved
+    as fetch's waves interleave repositories."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for wave in range(waves):
+        lakehouse.append(spec, raw_frame(spark, rows[wave::waves], folder / f"wave-{wave}.parquet"))

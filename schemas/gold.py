@@ -1,8 +1,8 @@
 """Gold: the CommitPack datasets."""
 
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, TimestampType
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType, LongType, StringType, TimestampType
 
-from commitpack.schemas.table import Table, optional, required, struct
+from commitpack.schemas.table import CHANGE_FEED, DELETION_VECTORS, Table, optional, required, struct
 from commitpack.schemas.vocabulary import DECISION_REASONS, DECISION_STEPS, FETCH_STATUSES, REDACTION_KINDS, RETRIED
 
 # PII and secrets found per kind (udfs.secrets): in a decision, the row's contents and message
@@ -18,8 +18,15 @@ COMMITPACK = Table(
     keys=("commit",),
     partition_by=("lang",),
     # Min/max statistics of file contents cost more to collect than they save when reading.
-    properties=(("delta.dataSkippingStatsColumns", "commit,status,repo,license,old_size,new_size,committed_at"),),
+    properties=(
+        ("delta.dataSkippingStatsColumns", "commit,status,repo,license,old_size,new_size,committed_at"),
+        *CHANGE_FEED,
+        *DELETION_VECTORS,
+    ),
     long_text=("old_contents", "new_contents", "diff", "message"),
+    # Successive versions of a file side by side: one commit's new contents are the next one's old.
+    order_by=("repo", "new_file", "committed_at", "commit"),
+    compact_files=16,
     schema=struct(
         required("commit", StringType()),
         required("lang", StringType(), "GitHub Linguist's name, lower-cased"),
@@ -62,6 +69,8 @@ COMMITPACKFT_DECISIONS = Table(
     "the first rule that dropped it (null when kept), the cleaned subject, message language, "
     "token count and near-duplicate cluster.",
     keys=("commit",),
+    # The funnel follows the decisions' change feed.
+    properties=(*CHANGE_FEED, *DELETION_VECTORS),
     schema=struct(
         required("commit", StringType()),
         required("lang", StringType()),
@@ -86,6 +95,68 @@ COMMITPACKFT_DECISIONS = Table(
             REDACTION_COUNTS,
             "PII and secrets found per kind in the contents and message (rows every other filter rule kept)",
         ),
+        required(
+            "filter_fingerprint",
+            StringType(),
+            "the configuration (filter and redaction settings, evaluation sets, tokenizer) the decision was made under",
+        ),
+    ),
+)
+
+COMMITPACKFT_CANDIDATES = Table(
+    name="gold.commitpackft_candidates",
+    produced_by="filter",
+    description="The raw rows every CommitPackFT rule kept, with what dedup needs to choose CommitPackFT from them.",
+    keys=("commit",),
+    properties=(*CHANGE_FEED, *DELETION_VECTORS),
+    long_text=("old_contents", "new_contents", "message", "diff"),
+    schema=struct(
+        required("commit", StringType()),
+        required("lang", StringType()),
+        required("old_file", StringType()),
+        required("new_file", StringType()),
+        optional("old_contents", StringType()),
+        required("new_contents", StringType()),
+        required("subject", StringType(), "the cleaned subject"),
+        optional("message", StringType()),
+        optional("license", StringType()),
+        optional("repos", StringType()),
+        optional("committed_at", TimestampType()),
+        optional("message_lang", StringType()),
+        optional("tokens", IntegerType()),
+        optional("diff", StringType()),
+        optional("redactions", REDACTION_COUNTS, "what the filter found, replaced by placeholders in CommitPackFT"),
+    ),
+)
+
+DEDUP_KEYS = Table(
+    name="gold.dedup_keys",
+    produced_by="dedup",
+    description="dedup's state: every candidate's exact-duplicate keys, the key of its change text and its cluster.",
+    keys=("commit",),
+    properties=DELETION_VECTORS,
+    schema=struct(
+        required("commit", StringType()),
+        optional("committed_at", TimestampType()),
+        required("contents_key", StringType(), "sha256 of the normalized old and new contents"),
+        required("change_key", StringType(), "sha256 of the lower-cased subject and the changed lines"),
+        required("text_key", StringType(), "sha256 of the change text (subject and changed lines) MinHash reads"),
+        required("cluster", StringType(), "the smallest commit of the row's duplicate cluster (itself when unique)"),
+        required("dedup_fingerprint", StringType(), "the dedup settings the row was linked under"),
+    ),
+)
+
+DEDUP_BANDS = Table(
+    name="gold.dedup_bands",
+    produced_by="dedup",
+    description="dedup's state: every distinct change text of the candidates with its MinHash LSH band keys.",
+    keys=("text_key",),
+    properties=DELETION_VECTORS,
+    long_text=("text",),
+    schema=struct(
+        required("text_key", StringType()),
+        required("text", StringType(), "the subject and the changed lines"),
+        required("bands", ArrayType(LongType()), "one key per LSH band"),
     ),
 )
 
@@ -101,7 +172,7 @@ COMMITPACKFT_FUNNEL = Table(
         required("lang", StringType()),
         required("rows", LongType()),
         required("bytes", LongType()),
-        optional("redactions", REDACTION_TOTALS, "PII and secrets found per kind in these rows"),
+        optional("redactions", REDACTION_TOTALS, "PII and secrets found per kind in these rows (0 where not scanned)"),
     ),
 )
 
@@ -111,6 +182,8 @@ COMMITPACKFT = Table(
     description="CommitPackFT: the raw rows that pass every filter, deduplicated and decontaminated.",
     keys=("commit",),
     partition_by=("lang",),
+    # The export rewrites the languages its change feed names.
+    properties=(*CHANGE_FEED, *DELETION_VECTORS),
     long_text=("old_contents", "new_contents", "message"),
     schema=struct(
         required("commit", StringType()),

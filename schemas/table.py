@@ -21,6 +21,15 @@ class Table:
     # Long text (file contents, diffs): written without Parquet's dictionary encoding, which
     # such values overflow after a few rows anyway.
     long_text: tuple[str, ...] = ()
+    # Parquet codec of every file the lakehouse writes for the table.
+    compression: str = "zstd"
+    # Rows are written sorted by these columns within each file (appends, overwrites and
+    # compactions), so that similar rows (versions of one file) sit in the same pages.
+    order_by: tuple[str, ...] = ()
+    # Increments scatter what ``order_by`` keeps together: a partition that an append or merge
+    # leaves with at least this many small files (under half the compacted size), holding an
+    # eighth of its bytes or more, is rewritten whole, sorted (0: never).
+    compact_files: int = 0
 
     @property
     def layer(self) -> str:
@@ -38,6 +47,13 @@ class Table:
     def required(self) -> list[str]:
         """Columns declared NOT NULL (Delta enforces them on every write)."""
         return [f.name for f in self.schema.fields if not f.nullable]
+
+
+# Table properties (``Table.properties``). A table whose consumers read only what changed since
+# they last ran keeps Delta's change feed; a table updated by merges keeps deletion vectors, so a
+# merge marks the rows it replaces instead of rewriting every file that holds one.
+CHANGE_FEED = (("delta.enableChangeDataFeed", "true"),)
+DELETION_VECTORS = (("delta.enableDeletionVectors", "true"),)
 
 
 def struct(*fields: StructField) -> StructType:

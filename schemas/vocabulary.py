@@ -57,7 +57,10 @@ INDEX_REASONS = (
 )
 
 # ---------------------------------------------------------------------------- gold
-# The CommitPackFT rules that need only a commit's metadata (its subject, file name and id).
+# The CommitPackFT rules, in the order they are applied; the first that fails names the row.
+# Metadata rules read only the subject, the file name and the commit id, so they can run before
+# any contents are read (and before any are fetched: a row the fetch skipped for one of them has
+# the status ``pruned:<rule>``).
 FILTER_METADATA_REASONS = (
     "subject_has_hash",
     "subject_names_file",
@@ -73,35 +76,26 @@ FILTER_METADATA_REASONS = (
     "subject_thanks",
     "bump_sampled_out",
 )
+FILTER_CONTENTS_REASONS = ("contents_too_long", "contents_new_empty", "contents_unchanged")
+FILTER_REASONS = (
+    *FILTER_METADATA_REASONS,
+    *FILTER_CONTENTS_REASONS,
+    "token_length",
+    "message_language",
+    "contaminated",
+    "sensitive_data",
+)
+# What redaction finds in contents and messages (udfs.secrets), each replaced by its placeholder,
+# or the row dropped as `sensitive_data` (redact.mode).
+REDACTION_KINDS = ("email", "ip_address", "key", "password")
+
 # A raw row's fetch status: ``ok``, a final reason it has no contents, a retried one, or
-# pruned:<rule> where fetch.commitpackft_first transferred nothing because that rule drops it.
+# pruned:<rule> where fetch.commitpackft_first transferred nothing because that metadata rule
+# drops it.
 FETCH_FINAL = ("binary", "too_large", "symlink", "submodule", "blob_missing", "commit_missing", "repo_unavailable")
 FETCH_PRUNED = tuple(f"pruned:{rule}" for rule in FILTER_METADATA_REASONS)
 FETCH_STATUSES = ("ok", *FETCH_FINAL, *RETRIED, *FETCH_PRUNED)
 
-# The CommitPackFT rules, in the order they are applied; the first that fails names the row.
-FILTER_COLUMN_REASONS = (
-    "contents_too_long",
-    "contents_new_empty",
-    "contents_unchanged",
-    "subject_has_hash",
-    "subject_names_file",
-    "subject_length",
-    "subject_word_count",
-    "subject_not_capitalized",
-    "subject_not_imperative",
-    "subject_junk",
-    "subject_junk_phrase",
-    "subject_version_or_hash",
-    "subject_issue_reference",
-    "subject_first_person",
-    "subject_thanks",
-    "bump_sampled_out",
-)
-FILTER_REASONS = (*FILTER_COLUMN_REASONS, "token_length", "message_language", "contaminated", "sensitive_data")
-# What redaction finds in contents and messages (udfs.secrets), each replaced by its placeholder,
-# or the row dropped as `sensitive_data` (redact.mode).
-REDACTION_KINDS = ("email", "ip_address", "key", "password")
 DEDUP_REASONS = ("exact_duplicate", "near_duplicate")
 DECISION_STEPS = ("fetch", "filter", "dedup")
 # A decision's reason: the fetch status of a row without contents, or the rule that dropped it.

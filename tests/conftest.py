@@ -303,7 +303,7 @@ def finetuned(spark, sample, fetched, tmp_path_factory):
 
 # ---------------------------------------------------------------------------- transfers
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers, for the tests' own git server
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers: the tests' own git server, generated histories
 
 
 @contextlib.contextmanager

@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 
 from commitpack.jobs.rules.commitpack import index_rules
-from commitpack.jobs.rules.commitpackft import column_rules
+from commitpack.jobs.rules.commitpackft import contents_rules, metadata_rules
 from commitpack.jobs.runtime.config import load_settings
-from commitpack.schemas.vocabulary import FILTER_COLUMN_REASONS, INDEX_REASONS
+from commitpack.schemas.vocabulary import (
+    FETCH_PRUNED,
+    FILTER_CONTENTS_REASONS,
+    FILTER_METADATA_REASONS,
+    INDEX_REASONS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"jobs": "commitpack.jobs", "udfs": "commitpack.udfs", "schemas": "commitpack.schemas"}
@@ -71,4 +76,7 @@ def test_imports_run_one_way(module, path):
 def test_rule_names_are_the_declared_vocabulary_in_order(spark):
     cfg = load_settings(overrides=["languages.allow=[python]"])
     assert [name for name, _ in index_rules(cfg)] == list(INDEX_REASONS)
-    assert [name for name, _ in column_rules(cfg.filter)] == list(FILTER_COLUMN_REASONS)
+    assert [name for name, _ in metadata_rules(cfg.filter)] == list(FILTER_METADATA_REASONS)
+    assert [name for name, _ in contents_rules(cfg.filter)] == list(FILTER_CONTENTS_REASONS)
+    # The statuses of rows a fetch skipped name the metadata rules, one each.
+    assert FETCH_PRUNED == tuple(f"pruned:{name}" for name, _ in metadata_rules(cfg.filter))

@@ -1,10 +1,13 @@
 """The CommitPackFT rules that Spark's own column functions express (OctoPack paper, appendix;
-README "CommitPackFT: filter, dedup, export"), in the order the filter applies them.
+README "CommitPackFT: filter, dedup, export"), in two groups the filter applies in order:
 
-``column_rules`` reads the columns ``old_contents``, ``new_contents``, ``new_file``,
-``raw_subject`` (the commit's first line), ``subject`` (cleaned by ``clean_subject``) and
-``commit``. The rules computed in Python (token length with a tokenizer, message language,
-decontamination) come after these; see ``stages.filter``.
+* ``metadata_rules`` read only ``raw_subject`` (the commit's first line), ``subject`` (cleaned by
+  ``clean_subject``), ``new_file`` and ``commit``: they run before anything about the contents is
+  known, so a fetch can apply them before transferring a blob (status ``pruned:<rule>``);
+* ``contents_rules`` read ``old_contents`` and ``new_contents``.
+
+Between them the filter applies the row's fetch status; after them come the rules computed in
+Python (token length with a tokenizer, message language, decontamination); see ``stages.filter``.
 """
 
 from __future__ import annotations
@@ -63,9 +66,8 @@ def bump_keep(commit: Column, seed: int, keep_percent: float) -> Column:
     return F.pmod(F.xxhash64(F.lit(seed), commit), F.lit(10_000)) < F.lit(int(round(keep_percent * 100)))
 
 
-def column_rules(section: FilterSettings) -> list[Rule]:
-    """The contents rules, then the subject rules, then the bump sample."""
-    old, new = F.coalesce("old_contents", F.lit("")), F.coalesce("new_contents", F.lit(""))
+def metadata_rules(section: FilterSettings) -> list[Rule]:
+    """The subject rules, then the bump sample."""
     raw, subject = F.coalesce("raw_subject", F.lit("")), F.coalesce("subject", F.lit(""))
     lowered = F.lower(subject)
     padded = F.concat(F.lit(" "), lowered, F.lit(" "))
@@ -74,9 +76,6 @@ def column_rules(section: FilterSettings) -> list[Rule]:
     verbs = "|".join(sorted((v.lower().replace(" ", r"\s") for v in section.verbs), key=len, reverse=True))
     bump = section.bump
     return [
-        ("contents_too_long", F.length(old) < section.max_old_chars),
-        ("contents_new_empty", F.length(new) > 0),
-        ("contents_unchanged", old != new),
         ("subject_has_hash", ~raw.contains("#")),
         ("subject_names_file", ~names_file(raw, F.coalesce("new_file", F.lit("")))),
         ("subject_length", (length > limits.min_chars) & (length < limits.max_chars)),
@@ -104,6 +103,16 @@ def column_rules(section: FilterSettings) -> list[Rule]:
             ~_any_prefix(lowered, [p.lower() for p in bump.prefixes])
             | bump_keep(F.col("commit"), bump.seed, bump.keep_percent),
         ),
+    ]
+
+
+def contents_rules(section: FilterSettings) -> list[Rule]:
+    """The old file's length, the new file not empty, the contents changed."""
+    old, new = F.coalesce("old_contents", F.lit("")), F.coalesce("new_contents", F.lit(""))
+    return [
+        ("contents_too_long", F.length(old) < section.max_old_chars),
+        ("contents_new_empty", F.length(new) > 0),
+        ("contents_unchanged", old != new),
     ]
 
 

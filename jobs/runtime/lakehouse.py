@@ -1,12 +1,19 @@
 """Reading and writing the lakehouse's Delta tables, as declared in ``schemas.tables``.
 
 Writes never append blindly: a rerun either merges on the table's keys (insert what is new,
-optionally update what changed) or replaces what it recomputed.
+optionally update what changed) or replaces what it recomputed. Every write follows its table's
+declared storage: Parquet codec, rows sorted within files (``Table.order_by``).
+
+A derived table follows its source through the source's change feed: ``changes`` reads what
+changed between two versions, and ``meta.watermarks`` records the version a target has read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -14,13 +21,17 @@ from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.utils import AnalysisException
 
 from commitpack.jobs.runtime.errors import JobError
-from commitpack.jobs.runtime.storage import normalize_root
+from commitpack.jobs.runtime.storage import FileSystem, normalize_root
+from commitpack.schemas.meta import WATERMARKS
 from commitpack.schemas.table import Table, sql_literal
 from commitpack.schemas.tables import table
 
 MAX_PRUNED_PARTITIONS = 1000
+# A compaction (``Table.compact_files``) writes files of about this size.
+COMPACTED_FILE_BYTES = 128 << 20
 # Commits made again after losing a race with another writer (``concurrency.commit_retries``).
 COMMIT_RETRIES = 5
 T = TypeVar("T")
@@ -75,38 +86,97 @@ class Lakehouse:
         return spec
 
     def merge(
-        self, name: str | Table, rows: DataFrame, update_when: str | None = None, partitions: list[tuple] | None = None
+        self,
+        name: str | Table,
+        rows: DataFrame,
+        update_when: str | None = None,
+        partitions: list[tuple] | None = None,
+        delete_when: str | None = None,
+        assignments: dict[str, str] | None = None,
+        insert_when: str | None = None,
     ) -> dict[str, int]:
         """Insert rows whose keys are new. With ``update_when`` (a condition over ``t`` = the
         table and ``s`` = the new rows, or "changed" = any non-key column differs), also replace
-        matched rows for which it holds. ``partitions`` (values of the partition columns the
-        rows fall in), when the caller knows them, saves a pass over the rows. Returns Delta's counts."""
+        matched rows for which it holds: every column, or with ``assignments`` (column → an
+        expression over ``t`` and ``s``) those columns. With ``delete_when``, matched rows for
+        which it holds are deleted instead; with ``insert_when`` (over ``s``), only new rows for
+        which it holds are inserted. Conditions may read flags, the columns of ``rows`` named
+        ``_…`` (the table has none).
+        ``partitions`` (values of the partition columns the rows fall in), when the caller knows
+        them, saves a pass over the rows. Returns Delta's counts, all in one commit."""
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
-        source = conform(rows, spec)
+        source = conform(rows, spec, flags=True)
         on = self._key_match(spec) + self._partition_filter(spec, source, partitions)
         if update_when == "changed":
-            update_when = (
-                "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
-            )
+            update_when = changed(spec)
 
         def commit():
             merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
+            if delete_when is not None:
+                merge = merge.whenMatchedDelete(condition=delete_when)
             if update_when is not None:
-                merge = merge.whenMatchedUpdateAll(condition=update_when)
-            return merge.whenNotMatchedInsertAll().execute().first()
+                merge = (
+                    merge.whenMatchedUpdate(condition=update_when, set=assignments)
+                    if assignments
+                    else merge.whenMatchedUpdateAll(condition=update_when)
+                )
+            return merge.whenNotMatchedInsertAll(condition=insert_when).execute().first()
 
         with self._writing(spec):
             done = retry_conflicts(commit, self.commit_retries)
-        return {"inserted": int(done.num_inserted_rows), "updated": int(done.num_updated_rows)}
+        self._compact_written(spec)
+        return {
+            "inserted": int(done.num_inserted_rows),
+            "updated": int(done.num_updated_rows),
+            "deleted": int(done.num_deleted_rows),
+        }
+
+    def update(self, name: str | Table, rows: DataFrame, assignments: dict[str, str], when: str) -> int:
+        """Set ``assignments`` (column → an expression over ``t`` = the table and ``s`` = ``rows``)
+        in the rows whose keys ``rows`` holds and for which ``when`` holds; ``rows`` needs only
+        the keys and the columns the expressions read. Returns how many rows changed."""
+        from delta.tables import DeltaTable
+
+        spec = self.ensure(name)
+
+        def commit():
+            return (
+                DeltaTable.forPath(self.spark, self.path(spec))
+                .alias("t")
+                .merge(rows.alias("s"), self._key_match(spec))
+                .whenMatchedUpdate(condition=when, set=assignments)
+                .execute()
+                .first()
+            )
+
+        with self._writing(spec):
+            return int(retry_conflicts(commit, self.commit_retries).num_updated_rows)
+
+    def delete(self, name: str | Table, keys: DataFrame) -> int:
+        """Delete the rows whose keys are in ``keys``; returns how many."""
+        from delta.tables import DeltaTable
+
+        spec = self.ensure(name)
+
+        def commit():
+            return (
+                DeltaTable.forPath(self.spark, self.path(spec))
+                .alias("t")
+                .merge(keys.select(*spec.keys).alias("s"), self._key_match(spec))
+                .whenMatchedDelete()
+                .execute()
+                .first()
+            )
+
+        with self._writing(spec):
+            return int(retry_conflicts(commit, self.commit_retries).num_deleted_rows)
 
     def sync(self, name: str | Table, rows: DataFrame) -> dict[str, int]:
         """Make the table hold exactly ``rows`` (a full recomputation): upsert the rows that
         differ, delete the keys that are gone. Only the difference is written; when there is
         none, nothing is committed."""
-        from delta.tables import DeltaTable
-
         spec = self.ensure(name)
         source = conform(rows, spec).localCheckpoint()
         current = self.read(spec)
@@ -116,31 +186,25 @@ class Lakehouse:
         if not changed.isEmpty():
             counts.update(self.merge(spec, changed, update_when="true"))
         if not gone.isEmpty():
-            done = retry_conflicts(
-                lambda: (
-                    DeltaTable.forPath(self.spark, self.path(spec))
-                    .alias("t")
-                    .merge(gone.alias("s"), self._key_match(spec))
-                    .whenMatchedDelete()
-                    .execute()
-                    .first()
-                ),
-                self.commit_retries,
-            )
-            counts["deleted"] = int(done.num_deleted_rows)
+            counts["deleted"] = self.delete(spec, gone)
         return counts
 
     @contextlib.contextmanager
     def _writing(self, spec: Table):
         """Parquet settings for one table's write (per-column keys reach Parquet's writer)."""
-        keys = [f"parquet.enable.dictionary#{column}" for column in spec.long_text]
-        for key in keys:
-            self.spark.conf.set(key, "false")
+        settings = {f"parquet.enable.dictionary#{column}": "false" for column in spec.long_text}
+        settings["spark.sql.parquet.compression.codec"] = spec.compression
+        before = {key: self.spark.conf.get(key, None) for key in settings}
+        for key, value in settings.items():
+            self.spark.conf.set(key, value)
         try:
             yield
         finally:
-            for key in keys:
-                self.spark.conf.unset(key)
+            for key, value in before.items():
+                if value is None:
+                    self.spark.conf.unset(key)
+                else:
+                    self.spark.conf.set(key, value)
 
     @staticmethod
     def _key_match(spec: Table) -> str:
@@ -169,18 +233,132 @@ class Lakehouse:
     def append(self, name: str | Table, rows: DataFrame) -> None:
         """Append rows the caller knows to be new (their keys are absent), in one pass over them."""
         spec = self.ensure(name)
-        writer = conform(rows, spec).write.format("delta").mode("append")
+        writer = ordered(conform(rows, spec), spec).write.format("delta").mode("append")
         with self._writing(spec):
             retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
+        self._compact_written(spec)
 
     def replace(self, name: str | Table, rows: DataFrame, where: str | None = None) -> None:
         """Overwrite the table, or with ``where`` only the rows matching that predicate."""
         spec = self.ensure(name)
-        writer = conform(rows, spec).write.format("delta").mode("overwrite")
+        writer = ordered(conform(rows, spec), spec).write.format("delta").mode("overwrite")
         if where is not None:
             writer = writer.option("replaceWhere", where)
         with self._writing(spec):
             retry_conflicts(lambda: writer.save(self.path(spec)), self.commit_retries)
+
+    # ------------------------------------------------------------------------- compaction
+
+    def _compact_written(self, spec: Table) -> None:
+        """After a write, compact the partitions the table's last commit added files to."""
+        if spec.compact_files:
+            log = FileSystem(self.spark, self.path(spec)).read_text(f"_delta_log/{self.version(spec):020d}.json")
+            actions = [json.loads(line) for line in (log or "").splitlines() if line.strip()]
+            written = {json.dumps(a["add"]["partitionValues"], sort_keys=True) for a in actions if "add" in a}
+            self.compact(spec, [json.loads(values) for values in sorted(written)])
+
+    def compact(self, name: str | Table, partitions: list[dict[str, str | None]]) -> list[str]:
+        """Rewrite each of ``partitions`` (partition column → value; ``{}`` for an unpartitioned
+        table) that increments scattered: at least ``compact_files`` files under half of
+        ``COMPACTED_FILE_BYTES`` that hold an eighth of its bytes or more. Its rows are sorted by
+        ``order_by`` into files of about that size; the commit only rearranges rows (dataChange
+        false), so a change feed shows nothing of it. Returns the partitions rewritten."""
+        spec = name if isinstance(name, Table) else table(name)
+        files = FileSystem(self.spark, self.path(spec))
+
+        def rewrite(where: str) -> bool:
+            # Read again on each attempt: a retry after a concurrent write must not put back an
+            # older version's rows.
+            rows = self.read(spec).where(where) if where else self.read(spec)
+            sizes = list(files.sizes(rows.inputFiles()).values())
+            small = [size for size in sizes if size < COMPACTED_FILE_BYTES // 2]
+            if len(small) < spec.compact_files or 8 * sum(small) < sum(sizes):
+                return False
+            count = max(1, math.ceil(sum(sizes) / COMPACTED_FILE_BYTES))
+            layout = (
+                rows.repartitionByRange(count, *spec.order_by).sortWithinPartitions(*spec.order_by)
+                if spec.order_by
+                else rows.repartition(count)
+            )
+            writer = layout.write.format("delta").mode("overwrite").option("dataChange", "false")
+            if where:
+                writer = writer.option("replaceWhere", where)
+            with self._writing(spec):
+                writer.save(self.path(spec))
+            return True
+
+        done = []
+        for values in partitions:
+            where = " AND ".join(
+                f"`{column}` IS NULL" if value is None else f"`{column}` = {sql_literal(value)}"
+                for column, value in sorted(values.items())
+            )
+            if retry_conflicts(lambda where=where: rewrite(where), self.commit_retries):
+                done.append(where or "all")
+        return done
+
+    # ------------------------------------------------------------------------- following a source
+
+    def version(self, name: str | Table) -> int:
+        """The table's current version."""
+        from delta.tables import DeltaTable
+
+        return int(DeltaTable.forPath(self.spark, self.path(name)).history(1).first().version)
+
+    def read_version(self, name: str | Table, version: int) -> DataFrame:
+        """The table as it was at ``version``."""
+        return self.spark.read.format("delta").option("versionAsOf", version).load(self.path(name))
+
+    def changes(self, name: str | Table, after: int, upto: int) -> DataFrame | None:
+        """The table's change feed from version ``after`` (excluded) to ``upto``: a row per row
+        inserted, deleted or updated (its pre- and post-image), with ``_change_type`` and
+        ``_commit_version``. None when the feed does not hold those versions (it was off for some
+        of them, or their log is gone): the declared properties are then set, so the next call
+        finds a feed."""
+        spec = name if isinstance(name, Table) else table(name)
+        feed = (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", after + 1)
+            .option("endingVersion", upto)
+            .load(self.path(spec))
+        )
+        try:
+            feed.select("_commit_version").limit(1).collect()  # a missing feed shows when a scan is planned
+        except AnalysisException:
+            self.declare_properties(spec)
+            return None
+        return feed.drop("_commit_timestamp")
+
+    def declare_properties(self, name: str | Table) -> None:
+        """Set the declared table properties an existing table lacks (one made by an older release)."""
+        from delta.tables import DeltaTable
+
+        spec = name if isinstance(name, Table) else table(name)
+        current = DeltaTable.forPath(self.spark, self.path(spec)).detail().first().properties
+        missing = {key: value for key, value in spec.properties if current.get(key) != value}
+        if missing:
+            settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in missing.items())
+            statement = f"ALTER TABLE delta.`{self.path(spec)}` SET TBLPROPERTIES ({settings})"
+            retry_conflicts(lambda: self.spark.sql(statement), self.commit_retries)
+
+    def watermark(self, target: str | Table, source: str | Table) -> int | None:
+        """The version of ``source`` that ``target`` last read in full, or None."""
+        if not self.exists(WATERMARKS):
+            return None
+        found = (
+            self.read(WATERMARKS)
+            .where((F.col("target") == _name(target)) & (F.col("source") == _name(source)))
+            .select("version")
+            .first()
+        )
+        return None if found is None else int(found.version)
+
+    def record_watermarks(self, *marks: tuple[str | Table, str | Table, int]) -> None:
+        """(target, source, version): target now holds everything source held at version."""
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = [(_name(target), _name(source), int(version), now) for target, source, version in marks]
+        self.merge(WATERMARKS, self.spark.createDataFrame(rows, WATERMARKS.schema), update_when="true")
 
 
 class TableCreationRace(Exception):
@@ -223,10 +401,27 @@ def is_write_conflict(exc: BaseException) -> bool:
     return False
 
 
-def conform(rows: DataFrame, spec: Table) -> DataFrame:
-    """The table's columns, in its order and types; a missing column is a programming error."""
+def _name(spec: str | Table) -> str:
+    return spec.name if isinstance(spec, Table) else spec
+
+
+def changed(spec: Table) -> str:
+    """A merge condition: some non-key column of ``s`` differs from ``t``'s."""
+    return "NOT (" + " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in spec.columns if c not in spec.keys) + ")"
+
+
+def conform(rows: DataFrame, spec: Table, flags: bool = False) -> DataFrame:
+    """The table's columns, in its order and types (with ``flags``, then the columns named
+    ``_…``); a missing column is a programming error."""
     present = set(rows.columns)
     missing = [f.name for f in spec.schema.fields if f.name not in present]
     if missing:
         raise ValueError(f"rows for {spec.name} lack columns {missing}")
-    return rows.select([F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in spec.schema.fields])
+    declared = [F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in spec.schema.fields]
+    extra = [F.col(f"`{c}`") for c in rows.columns if flags and c.startswith("_")]
+    return rows.select(*declared, *extra)
+
+
+def ordered(rows: DataFrame, spec: Table) -> DataFrame:
+    """Rows sorted within each task as the table's files keep them."""
+    return rows.sortWithinPartitions(*spec.order_by) if spec.order_by else rows

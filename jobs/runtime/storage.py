@@ -78,11 +78,49 @@ class FileSystem:
             if s.isFile() and s.getPath().getName().endswith(suffix)
         )
 
+    def folders(self, relative: str = "") -> list[str]:
+        """The names of the folders directly under ``relative``, sorted."""
+        path = self._path(self.child(relative))
+        if not self.fs.exists(path):
+            return []
+        return sorted(s.getPath().getName() for s in self.fs.listStatus(path) if s.isDirectory())
+
+    def read_text(self, relative: str) -> str | None:
+        """A file's text (UTF-8), or None when there is no such file."""
+        path = self._path(self.child(relative))
+        if not self.fs.exists(path):
+            return None
+        stream = self.fs.open(path)
+        try:
+            data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+        finally:
+            stream.close()
+        return bytes(data).decode("utf-8")
+
+    def publish(self, local: Path | str, relative: str) -> None:
+        """A local file at ``relative``, replacing what is there so that a reader sees the old file
+        or the new one, never a part: written beside it, then renamed over it (an atomic rename on
+        a local or HDFS filesystem); an object store that does not rename onto an existing object
+        gets it in one upload instead, which it shows whole or not at all."""
+        staged = f"{relative}.{os.getpid()}.tmp"
+        self.put(local, staged)
+        if not self.fs.rename(self._path(self.child(staged)), self._path(self.child(relative))):
+            self.delete(staged)
+            self.put(local, relative)
+
     def move(self, source: str, relative: str) -> None:
         target = self._path(self.child(relative))
         self.fs.mkdirs(target.getParent())
         if not self.fs.rename(self._path(source), target):
             raise OSError(f"could not move {source} to {target}")
+
+    def sizes(self, paths: list[str]) -> dict[str, int]:
+        """The size of each file (fully qualified paths), one listing per folder."""
+        found: dict[str, int] = {}
+        for folder in sorted({path.rsplit("/", 1)[0] for path in paths}):
+            for status in self.fs.listStatus(self._path(folder)):
+                found[status.getPath().toString()] = int(status.getLen())
+        return {path: found[path] for path in paths}
 
     def size(self, relative: str) -> int:
         return int(self.fs.getContentSummary(self._path(self.child(relative))).getLength())

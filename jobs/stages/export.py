@@ -1,16 +1,25 @@
 """Export CommitPackFT as JSONL and Parquet shards per language, with a dataset card.
 
-The layout is the Hugging Face datasets one: ``data/<lang>/train-00000-of-00002.jsonl`` (and
-``parquet/<lang>/…parquet``), ``<lang>`` named as the Hub names configs (``transforms.views.config_name``),
-the training views in ``views/<view>/<lang>/…`` (``transforms.views``), and a README.md whose YAML
-header declares one config per language and per view, so ``datasets.load_dataset(<output>,
-"<lang or view>")`` loads it. The card has the per-language table (rows, MB), the views' templates,
-the funnel, the configuration used and PNG plots. Works for any output URI Spark's
+The layout is the Hugging Face datasets one: ``data/<lang>/<release>/train-00000-of-00002.jsonl``
+(and ``parquet/<lang>/<release>/…parquet``), ``<lang>`` named as the Hub names configs
+(``transforms.views.config_name``), the training views in ``views/<view>/<lang>/<release>/…``
+(``transforms.views``), and a README.md whose YAML header declares one config per language and
+per view, pointing at the releases, so ``datasets.load_dataset(<output>, "<lang or view>")``
+loads it. The card has the per-language table (rows, MB), the views' templates, the funnel, the
+configuration used and PNG plots, always of the whole dataset. Works for any output URI Spark's
 Hadoop FileSystem can write (local, s3://, gs://, dbfs:/).
+
+Incremental: the card's header also records which version of gold.commitpackft the export holds.
+A run rewrites only the languages whose exported columns changed since (the table's change feed):
+each gets a new release folder, in every format and view, then the card is replaced in one step
+(``FileSystem.publish``), so a reader sees the old dataset or the new one, never a mix; then every
+release the card does not name is deleted, so no stale shard stays behind. Other formats, shard
+sizes or views rewrite every language.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import tempfile
@@ -25,8 +34,9 @@ from commitpack.jobs.runtime.errors import UsageError
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileSystem
 from commitpack.jobs.transforms import redaction, views
+from commitpack.jobs.transforms.changes import changed_values
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
-from commitpack.schemas.settings import RedactSettings, ViewSettings, as_plain
+from commitpack.schemas.settings import RedactSettings, ViewSettings, as_plain, fingerprint
 from commitpack.udfs import tokens
 
 COMMAND = "export"
@@ -115,7 +125,10 @@ def card(
     fmt: str = "jsonl",
     view_settings: ViewSettings | None = None,
     redact: RedactSettings | None = None,
+    state: dict | None = None,
 ) -> str:
+    """The dataset card; ``sizes`` rows may name a language's ``release`` folder, ``state`` is the
+    export's own record (``STATE_KEY`` in the header)."""
     specs = view_settings.specs if view_settings else []
     header = {
         "pretty_name": "CommitPackFT (commitpack export)",
@@ -125,7 +138,10 @@ def card(
             {
                 "config_name": views.config_name(r["lang"]),
                 "data_files": [
-                    {"split": "train", "path": f"{FOLDERS[fmt]}/{views.config_name(r['lang'])}/*.{EXTENSIONS[fmt]}"}
+                    {
+                        "split": "train",
+                        "path": f"{release_folder(FOLDERS[fmt], r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}",
+                    }
                 ],
             }
             for r in sizes
@@ -133,11 +149,21 @@ def card(
         + [
             {
                 "config_name": spec.name,
-                "data_files": [{"split": "train", "path": f"views/{spec.name}/*/*.{EXTENSIONS[fmt]}"}],
+                "data_files": [
+                    {
+                        "split": "train",
+                        "path": [
+                            f"{release_folder(view_folder(spec.name), r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}"
+                            for r in sizes
+                        ],
+                    }
+                ],
             }
             for spec in specs
         ],
     }
+    if state is not None:
+        header[STATE_KEY] = state
     return "\n".join(
         [
             "---",
@@ -227,26 +253,100 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- files
 
+# The card header's key for what the export holds: the gold.commitpackft version, the settings
+# of its files and each language's release with its rows and MB.
+STATE_KEY = "commitpack_export"
 
-def write_shards(rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int], folder: str | None = None) -> None:
-    """One file per (language, shard) of ``sharded`` rows, renamed to the datasets layout under
-    ``folder`` (default: the format's)."""
-    folder, ext = folder or FOLDERS[fmt], EXTENSIONS[fmt]
+
+def view_folder(name: str) -> str:
+    return f"views/{name}"
+
+
+def release_folder(root: str, lang: str, release: str | None) -> str:
+    """A language's folder under ``root`` (a format's folder or a view's), in ``release``."""
+    return f"{root}/{views.config_name(lang)}" + (f"/{release}" if release else "")
+
+
+def write_shards(
+    rows: DataFrame, out: FileSystem, fmt: str, shards: dict[str, int], releases: dict[str, str], root: str
+) -> None:
+    """One file per (language, shard) of ``sharded`` rows, renamed to the datasets layout in the
+    language's release folder under ``root``."""
+    ext = EXTENSIONS[fmt]
     staging = f"_staging_{fmt}"
     out.delete(staging)
-    out.delete(folder)
     writer = rows.write.partitionBy("part", "shard").mode("overwrite")
     if fmt == "jsonl":
         writer.option("compression", "none").option("ignoreNullFields", "false").json(out.child(staging))
     else:
-        writer.parquet(out.child(staging))
+        writer.option("compression", COMMITPACKFT.compression).parquet(out.child(staging))
     for position, (lang, count) in enumerate(shards.items()):
+        folder = release_folder(root, lang, releases[lang])
+        out.delete(folder)  # what a crashed run left there
         for shard in range(count):
             parts = out.files(f"{staging}/part={position}/shard={shard}", ".json" if fmt == "jsonl" else ".parquet")
             for i, part in enumerate(parts):  # one part per shard (the rows are partitioned by it)
                 suffix = "" if i == 0 else f"-{i}"
-                out.move(part, f"{folder}/{views.config_name(lang)}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
+                out.move(part, f"{folder}/train-{shard:05d}-of-{count:05d}{suffix}.{ext}")
     out.delete(staging)
+
+
+def published(out: FileSystem) -> dict | None:
+    """What the export at ``out`` holds, from its card's header (None: no card of ours)."""
+    text = out.read_text("README.md")
+    if not text or not text.startswith("---\n") or "\n---\n" not in text[4:]:
+        return None
+    header = yaml.safe_load(text[4 : text.index("\n---\n", 4)]) or {}
+    return header.get(STATE_KEY)
+
+
+def changed_languages(feed: DataFrame) -> set[str]:
+    """The languages of the rows whose exported columns a change feed of gold.commitpackft changed."""
+    changed = changed_values(feed, COMMITPACKFT.keys, COLUMNS)
+    rows = changed.select(F.col("before.lang").alias("a"), F.col("after.lang").alias("b")).collect()
+    return {lang for row in rows for lang in row if lang is not None}
+
+
+def remove_stale(out: FileSystem, releases: dict[str, dict[str, str]]) -> int:
+    """Delete every folder the card does not name: formats and views not written (a whole
+    folder), languages not in them and releases not the card's (``releases``: a format's or a
+    view's folder → language → release); returns how many."""
+    removed = 0
+    roots = [*FOLDERS.values(), *(view_folder(name) for name in out.folders("views"))]
+    for root in roots:
+        if root not in releases:
+            if out.exists(root):
+                out.delete(root)
+                removed += 1
+            continue
+        named = {views.config_name(lang): release for lang, release in releases[root].items()}
+        for lang in out.folders(root):
+            stale = (
+                [lang]
+                if lang not in named
+                else [f"{lang}/{name}" for name in out.folders(f"{root}/{lang}") if name != named[lang]]
+                + [f"{lang}/{Path(path).name}" for path in out.files(f"{root}/{lang}")]
+            )  # files: a layout without releases
+            for relative in stale:
+                out.delete(f"{root}/{relative}")
+            removed += len(stale)
+    if out.exists("views") and not out.folders("views"):
+        out.delete("views")
+    return removed
+
+
+def pending_languages(lakehouse, state: dict | None, version: int, files: str) -> tuple[set[str] | None, str]:
+    """The languages to write again (None: every one) and how the run found them."""
+    if state is None:
+        return None, "full: no export of this pipeline there yet"
+    if state.get("files") != files:
+        return None, "full: other formats or shard sizes than the export there"
+    if state["version"] == version:
+        return set(), f"incremental: gold.commitpackft is unchanged since version {version}"
+    feed = lakehouse.changes(COMMITPACKFT, state["version"], version)
+    if feed is None:
+        return None, f"full: gold.commitpackft's change feed does not reach back to version {state['version']}"
+    return changed_languages(feed), f"incremental: gold.commitpackft versions {state['version'] + 1}..{version}"
 
 
 def run(spark, cfg, lakehouse, args) -> StageSummary:
@@ -255,29 +355,45 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         raise UsageError("export needs --output DIR (or export.output in the configuration)")
     # Raw: a checksummed filesystem (the local one) would publish a .crc file beside each file.
     out = FileSystem(spark, cfg.export.output, raw=True)
-    rows = lakehouse.read(COMMITPACKFT)
-    per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()}
-    summary.rows_in = sum(per_lang.values())
-    shard_rows = cfg.export.shard_rows
-    shards = {lang: max(1, math.ceil(n / shard_rows)) for lang, n in sorted(per_lang.items())}
+    lakehouse.read(COMMITPACKFT)  # names the stage to run first when it is missing
+    version = lakehouse.version(COMMITPACKFT)
     formats = list(cfg.export.formats)
+    files = fingerprint(dataclasses.replace(cfg.export, output=None))
+    state = published(out)
+    todo, summary.details["mode"] = pending_languages(lakehouse, state, version, files)
+    languages = {} if todo is None else {k: v for k, v in state["languages"].items() if k not in todo}
+    rows = lakehouse.read_version(COMMITPACKFT, version)
+    if todo is not None:
+        rows = rows.where(F.col("lang").isin(sorted(todo)))  # their partitions alone are read
+    per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()} if todo != set() else {}
+    summary.rows_in = summary.rows_out = sum(per_lang.values())
+    shards = {lang: max(1, math.ceil(n / cfg.export.shard_rows)) for lang, n in sorted(per_lang.items())}
+    # A release is named by what it holds: a card naming it records this version and these files,
+    # so a run that writes it finds no card naming it (a crashed run's folder is written again).
+    release = f"v{version}-{files}"
     for fmt in formats if shards else ():
         progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
-        write_shards(sharded(rows, shards), out, fmt, shards)
-    # Training views (transforms.views), in the first format.
-    out.delete("views")
+        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release), FOLDERS[fmt])
+    # Training views (transforms.views), in the first format, in the same releases.
     for spec in cfg.export.views.specs if shards else ():
         progress(COMMAND, f"writing the {spec.name} view")
         shaped = views.view(rows, spec, cfg.export.views)
-        write_shards(sharded(shaped, shards, shaped.columns), out, formats[0], shards, f"views/{spec.name}")
-    # MB as published: the size of the first format's files.
-    sizes = sorted(
-        (
-            {"lang": lang, "rows": n, "mb": out.size(f"{FOLDERS[formats[0]]}/{views.config_name(lang)}") / 1e6}
-            for lang, n in per_lang.items()
-        ),
-        key=lambda r: (-r["rows"], r["lang"]),
-    )
+        write_shards(
+            sharded(shaped, shards, shaped.columns),
+            out,
+            formats[0],
+            shards,
+            dict.fromkeys(shards, release),
+            view_folder(spec.name),
+        )
+    for lang, n in per_lang.items():
+        # MB as published: the size of the first format's files.
+        languages[lang] = {
+            "release": release,
+            "rows": n,
+            "mb": out.size(release_folder(FOLDERS[formats[0]], lang, release)) / 1e6,
+        }
+    sizes = sorted(({"lang": k, **v} for k, v in languages.items()), key=lambda r: (-r["rows"], r["lang"]))
     funnel = [r.asDict(recursive=True) for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
     settings = {
         "filter": as_plain(cfg.filter),
@@ -287,17 +403,27 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         "views": as_plain(cfg.export.views),
     }
     tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(tmp)
-        plots(sizes, funnel, local / "plots")
-        (local / "README.md").write_text(
-            card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views, cfg.redact), encoding="utf-8"
-        )
-        for name in ("README.md", "plots/languages.png", "plots/funnel.png"):
-            out.put(local / name, name)
-    summary.rows_out = summary.rows_in
+    record = {"version": version, "files": files, "languages": {r["lang"]: languages[r["lang"]] for r in sizes}}
+    text = card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views, cfg.redact, record)
+    if text != out.read_text("README.md"):
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp)
+            plots(sizes, funnel, local / "plots")
+            (local / "README.md").write_text(text, encoding="utf-8")
+            for name in (
+                "plots/languages.png",
+                "plots/funnel.png",
+                "README.md",
+            ):  # the card last: it names the releases
+                out.publish(local / name, name)
+    releases = {r["lang"]: r["release"] for r in sizes}
+    named = {FOLDERS[fmt]: releases for fmt in formats} | {
+        view_folder(s.name): releases for s in cfg.export.views.specs
+    }
     summary.details["output"] = out.root
-    summary.details["languages"] = ", ".join(f"{r['lang']} {r['rows']:,}" for r in sizes) or "none"
+    summary.details["languages written"] = ", ".join(f"{k} {n:,}" for k, n in sorted(per_lang.items())) or "none"
+    summary.details["stale folders removed"] = f"{remove_stale(out, named):,}"
+    summary.details["CommitPackFT"] = f"{sum(r['rows'] for r in sizes):,} rows in {len(sizes):,} language(s)"
     return summary.finish()
 
 

@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, Observation, Window
 from pyspark.sql import functions as F
 
 from commitpack.jobs.rules import first_failure
-from commitpack.jobs.rules.commitpackft import clean_subject, column_rules
+from commitpack.jobs.rules.commitpackft import clean_subject, metadata_rules
 from commitpack.jobs.runtime.command import add_git_options, stage_main
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.transforms.partitioning import spread
@@ -50,7 +50,7 @@ def pruning_rule(section: FilterSettings) -> Column:
     """The first CommitPackFT rule on metadata alone (subject, file name, commit) that drops an
     indexed commit, or null: the same columns the filter evaluates, on the index's columns."""
     names = set(FILTER_METADATA_REASONS) - set(section.disable)
-    rules = [(name, keep) for name, keep in column_rules(section) if name in names]
+    rules = [(name, keep) for name, keep in metadata_rules(section) if name in names]
     return first_failure(rules)
 
 

@@ -3,29 +3,53 @@
 Every rule is a named Spark column, or a vectorized UDF evaluated only on rows every column
 rule kept: tokens with a tokenizer.json, and message language with decontamination, which share
 one pass through Python (both are computed for the rows the token rule kept; the reason is the
-first that fails). Each raw row gets a decision: the first rule that dropped it, or none; the
-funnel (rows and bytes per rule and language) is derived from the decisions.
+first that fails). The order: the metadata rules (subject, file name, commit id), the row's fetch
+status, the contents rules, token length, message language, decontamination. Every expression
+that reads contents is evaluated only for rows the metadata rules and the fetch status kept.
+
+Each raw row gets a decision: the first rule that dropped it, or none, with the fingerprint of
+the configuration it was made under. A run decides only the raw rows inserted or updated since
+the raw version the decisions last read (the raw table's change feed; a retried fetch is such an
+update), and drops the decisions of raw rows deleted since. A decision made under another
+configuration (filter and redaction settings, evaluation sets, tokenizer file) makes the run
+decide every row again. The kept rows, with what dedup needs, go to ``gold.commitpackft_candidates``; the funnel
+(rows and bytes per rule and language) follows the decisions' change feed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+from pathlib import Path
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from commitpack.jobs.rules import first_failure
-from commitpack.jobs.rules.commitpackft import clean_subject, column_rules, message_language_keeps, token_counter
+from commitpack.jobs.rules.commitpackft import (
+    clean_subject,
+    contents_rules,
+    message_language_keeps,
+    metadata_rules,
+    token_counter,
+)
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError, describe
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.transforms import redaction
-from commitpack.jobs.transforms.funnel import funnel, summarize
+from commitpack.jobs.transforms.changes import latest
+from commitpack.jobs.transforms.funnel import funnel, funnel_changes, summarize
 from commitpack.schemas.executors import MESSAGE_CHECKS
-from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL, REDACTION_COUNTS
-from commitpack.schemas.settings import Settings
-from commitpack.schemas.vocabulary import FILTER_REASONS
+from commitpack.schemas.gold import (
+    COMMITPACK,
+    COMMITPACKFT_CANDIDATES,
+    COMMITPACKFT_DECISIONS,
+    COMMITPACKFT_FUNNEL,
+    REDACTION_COUNTS,
+)
+from commitpack.schemas.settings import Settings, fingerprint
+from commitpack.schemas.vocabulary import FILTER_REASONS, REDACTION_KINDS
 from commitpack.udfs import decontamination, tokens
 from commitpack.udfs.messages import checks_udf
 
@@ -70,6 +94,19 @@ def evaluation_grams(cfg: Settings) -> tuple[dict[str, str], list[str]]:
     return decontamination.index(problems, section.ngram_words), names
 
 
+def configuration_fingerprint(cfg: Settings, grams: dict[str, str]) -> str:
+    """What a decision depends on besides its raw row: the filter settings, the redaction settings
+    (a decision holds what they find, and drops in drop mode), the evaluation sets' n-grams and
+    the tokenizer file's bytes."""
+    digest = hashlib.sha256(fingerprint(cfg.filter).encode())
+    digest.update(fingerprint(cfg.redact).encode())
+    for gram, problem in sorted(grams.items()):
+        digest.update(f"{gram}\0{problem}\n".encode())
+    if cfg.filter.tokens.tokenizer is not None:
+        digest.update(Path(cfg.filter.tokens.tokenizer).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 # ----------------------------------------------------------------------------- the transform
 
 
@@ -79,30 +116,39 @@ def _undecided(reason: str, value: Column) -> Column:
     return F.when(F.col(reason).isNull(), value)
 
 
-def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | None) -> DataFrame:
-    """Every raw row with its decision (see gold.commitpackft_decisions)."""
+# The raw columns a candidate carries to dedup and CommitPackFT.
+CARRIED = ("old_file", "old_contents", "new_contents", "message", "license", "repos", "committed_at", "diff")
+
+
+def judge(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | None) -> DataFrame:
+    """Every raw row with its decision's columns (gold.commitpackft_decisions) and, for the rows it
+    keeps, the raw columns of ``CARRIED`` that ``raw`` has (null for the rows it drops)."""
     section = cfg.filter
     disabled = set(section.disable)
+    carried = [c for c in CARRIED if c in raw.columns]
     rows = raw.select(
         "commit",
         "lang",
         "repo",
         "status",
         "detail",
-        "old_contents",
-        "new_contents",
         "new_file",
-        "message",
+        *dict.fromkeys(("old_contents", "new_contents", "message", *carried)),
         F.col("subject").alias("raw_subject"),
         clean_subject(F.col("subject")).alias("subject"),
         (F.coalesce(F.octet_length("old_contents"), F.lit(0)) + F.coalesce(F.octet_length("new_contents"), F.lit(0)))
         .cast("long")
         .alias("bytes"),
     )
-    rules = [(name, keep) for name, keep in column_rules(section) if name not in disabled]
+    # Lazily, in order: a row's contents are read by no rule unless the metadata rules and its
+    # fetch status kept it.
     rows = rows.withColumn(
         "reason",
-        F.when(F.col("status") != "ok", F.concat(F.lit("fetch:"), F.col("status"))).otherwise(first_failure(rules)),
+        F.coalesce(
+            first_failure([(name, keep) for name, keep in metadata_rules(section) if name not in disabled]),
+            F.when(F.col("status") != "ok", F.concat(F.lit("fetch:"), F.col("status"))),
+            first_failure([(name, keep) for name, keep in contents_rules(section) if name not in disabled]),
+        ),
     )
     if "token_length" not in disabled:
         limits = section.tokens
@@ -143,8 +189,9 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
         rows = rows.withColumn("reason", F.coalesce("reason", first_failure([("sensitive_data", keeps)])))
     else:
         rows = rows.withColumn("redactions", F.lit(None).cast(REDACTION_COUNTS))
+    unfetched = F.col("reason").startswith("fetch:")
     detail = (
-        F.when(F.col("status") != "ok", F.col("detail"))
+        F.when(unfetched, F.col("detail"))
         .when(F.col("reason") == "contaminated", F.col("checked.overlap"))
         .when(F.col("reason") == "sensitive_data", redaction.detail(F.col("redactions")))
     )
@@ -152,9 +199,7 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
         "commit",
         "lang",
         "repo",
-        F.when(F.col("status") != "ok", F.lit("fetch"))
-        .when(F.col("reason").isNotNull(), F.lit("filter"))
-        .alias("step"),
+        F.when(unfetched, F.lit("fetch")).when(F.col("reason").isNotNull(), F.lit("filter")).alias("step"),
         "reason",
         detail.alias("detail"),
         "subject",
@@ -165,7 +210,93 @@ def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | 
         F.lit(None).cast("string").alias("cluster"),
         F.lit(None).cast("int").alias("cluster_size"),
         "redactions",
+        "new_file",
+        *[_undecided("reason", F.col(c)).alias(c) for c in carried],
     )
+
+
+def decide(raw: DataFrame, cfg: Settings, count_tokens, grams: dict[str, str] | None) -> DataFrame:
+    """Every raw row with its decision (see gold.commitpackft_decisions; the fingerprint aside)."""
+    return judge(raw, cfg, count_tokens, grams).select(
+        *[c for c in COMMITPACKFT_DECISIONS.columns if c != "filter_fingerprint"]
+    )
+
+
+def candidates(judged: DataFrame) -> DataFrame:
+    """The rows a judgement kept, as gold.commitpackft_candidates holds them."""
+    return judged.where(F.col("reason").isNull()).select(*COMMITPACKFT_CANDIDATES.columns)
+
+
+# ----------------------------------------------------------------------------- writing
+
+# A decision's filter part: what a new decision replaces. Its dedup part (a kept row's cluster
+# and duplicate verdict) stays until dedup changes it.
+FILTER_COLUMNS = (
+    "lang",
+    "repo",
+    "detail",
+    "subject",
+    "message_lang",
+    "message_lang_score",
+    "tokens",
+    "bytes",
+    "redactions",
+)
+_DEDUP_KEPT = "t.step <=> 'dedup'"
+FILTER_CHANGED = (
+    "NOT ("
+    + " AND ".join(
+        [
+            *(f"t.`{c}` <=> s.`{c}`" for c in (*FILTER_COLUMNS, "filter_fingerprint")),
+            f"(CASE WHEN {_DEDUP_KEPT} THEN NULL ELSE t.step END) <=> s.step",
+            f"(CASE WHEN {_DEDUP_KEPT} THEN NULL ELSE t.reason END) <=> s.reason",
+        ]
+    )
+    + ")"
+)
+FILTER_ASSIGNMENTS = {
+    **{c: f"s.`{c}`" for c in (*FILTER_COLUMNS, "filter_fingerprint")},
+    **{c: f"CASE WHEN s.reason IS NULL AND {_DEDUP_KEPT} THEN t.{c} ELSE s.{c} END" for c in ("step", "reason")},
+    **{c: f"CASE WHEN s.reason IS NULL THEN t.{c} END" for c in ("cluster", "cluster_size")},
+}
+
+
+def flagged(rows: DataFrame, gone: DataFrame | None, key: str = "commit") -> DataFrame:
+    """``rows`` with ``_gone`` false, and the keys in ``gone`` (other columns null) with ``_gone``
+    true: one merge source that deletes some rows and writes others."""
+    rows = rows.withColumn("_gone", F.lit(False))
+    if gone is None:
+        return rows
+    missing = [F.lit(None).cast(rows.schema[c].dataType).alias(c) for c in rows.columns if c not in (key, "_gone")]
+    return rows.unionByName(gone.select(key, *missing, F.lit(True).alias("_gone")))
+
+
+# A funnel row's counts of PII and secrets plus a change's.
+FUNNEL_REDACTIONS = (
+    "named_struct(" + ", ".join(f"'{k}', t.redactions.{k} + s.redactions.{k}" for k in REDACTION_KINDS) + ")"
+)
+
+
+def update_funnel(lakehouse) -> None:
+    """Bring the funnel up to the decisions' current version: by their change feed since the
+    version it last read, or counted anew (first run, or a feed that does not reach back)."""
+    version = lakehouse.version(COMMITPACKFT_DECISIONS)
+    mark = lakehouse.watermark(COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS)
+    if mark == version:
+        return
+    feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
+    if feed is None:
+        lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version)))
+    else:
+        lakehouse.merge(
+            COMMITPACKFT_FUNNEL,
+            funnel_changes(feed),
+            update_when="true",
+            assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
+            delete_when="t.rows + s.rows = 0",
+            insert_when="s.rows > 0",
+        )
+    lakehouse.record_watermarks((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version))
 
 
 def validate(cfg: Settings) -> None:
@@ -176,22 +307,79 @@ def validate(cfg: Settings) -> None:
         )
 
 
+def raw_changes(lakehouse, version: int, fingerprint: str) -> tuple[DataFrame | None, DataFrame | None, str]:
+    """The raw rows to decide (None: none), the commits whose raw row is gone (None: none), and
+    how the run found them (the summary's ``mode``)."""
+    raw = lakehouse.read_version(COMMITPACK, version)
+    if not lakehouse.exists(COMMITPACKFT_DECISIONS):
+        return raw, None, "full: the first run"
+    decisions = lakehouse.read(COMMITPACKFT_DECISIONS)
+
+    def every_row(why: str):
+        # Materialized now: the writes that follow delete these very decisions.
+        gone = decisions.select("commit").join(raw.select("commit"), "commit", "left_anti").localCheckpoint()
+        return raw, gone, f"full: {why}"
+
+    # Files whose decisions all have this fingerprint are skipped by their statistics.
+    stale = decisions.where(F.col("filter_fingerprint") != fingerprint).select("filter_fingerprint").first()
+    if stale is not None:
+        return every_row(f"the filter configuration changed ({stale[0]} -> {fingerprint}), every row decided again")
+    mark = lakehouse.watermark(COMMITPACKFT_DECISIONS, COMMITPACK)
+    if mark is None:
+        return every_row("no record of the raw version the decisions were made from")
+    if mark == version:
+        return None, None, f"incremental: the raw table is unchanged since version {version}"
+    feed = lakehouse.changes(COMMITPACK, mark, version)
+    if feed is None:
+        return every_row(f"the raw table's change feed does not reach back to version {mark}")
+    changed = latest(feed, COMMITPACK.keys).localCheckpoint()
+    return (
+        changed.where("_present").drop("_present"),
+        changed.where("NOT _present").select("commit"),
+        f"incremental: raw versions {mark + 1}..{version}",
+    )
+
+
 def run(spark, cfg, lakehouse, args) -> StageSummary:
     validate(cfg)
     summary = StageSummary(COMMAND)
-    raw = lakehouse.read(COMMITPACK)
     tokenizer = cfg.filter.tokens.tokenizer
     if tokenizer is not None:
         spark.sparkContext.addFile(tokenizer)
     grams, sets = evaluation_grams(cfg)
     summary.details["tokens"] = tokenizer or tokens.DEFAULT_DESCRIPTION
     summary.details["decontaminated against"] = ", ".join(sets) or "nothing"
-    progress(COMMAND, f"deciding {len(FILTER_REASONS)} rules over the raw CommitPack")
-    lakehouse.replace(COMMITPACKFT_DECISIONS, decide(raw, cfg, token_counter(tokenizer), grams if sets else None))
-    decisions = lakehouse.read(COMMITPACKFT_DECISIONS)
-    lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(decisions))
-    summarize(summary, lakehouse.read(COMMITPACKFT_FUNNEL).collect(), ("fetch", COMMAND))
-    summary.rows_in = summary.rows_out + sum(summary.dropped.values())  # every raw row has one decision
+    lakehouse.read(COMMITPACK)  # names the stage to run first when the raw table is missing
+    version = lakehouse.version(COMMITPACK)
+    mark = configuration_fingerprint(cfg, grams)
+    rows, gone, summary.details["mode"] = raw_changes(lakehouse, version, mark)
+    if rows is not None:
+        progress(COMMAND, f"deciding {len(FILTER_REASONS)} rules ({summary.details['mode']})")
+        judged = judge(rows, cfg, token_counter(tokenizer), grams if sets else None).withColumn(
+            "filter_fingerprint", F.lit(mark)
+        )
+        judged = judged.localCheckpoint()
+        written = lakehouse.merge(
+            COMMITPACKFT_DECISIONS,
+            flagged(judged, gone),
+            update_when=FILTER_CHANGED,
+            assignments=FILTER_ASSIGNMENTS,
+            delete_when="s._gone",
+            insert_when="NOT s._gone",
+        )
+        summary.details["decisions"] = ", ".join(f"{n:,} {what}" for what, n in written.items())
+        dropped = judged.where(F.col("reason").isNotNull()).select("commit")
+        lakehouse.merge(
+            COMMITPACKFT_CANDIDATES,
+            flagged(candidates(judged), dropped if gone is None else dropped.unionByName(gone)),
+            update_when="changed",
+            delete_when="s._gone",
+            insert_when="NOT s._gone",
+        )
+        summarize(summary, funnel(judged).collect(), ("fetch", COMMAND))
+        summary.rows_in = summary.rows_out + sum(summary.dropped.values())  # every row decided has one decision
+        lakehouse.record_watermarks((COMMITPACKFT_DECISIONS, COMMITPACK, version))
+    update_funnel(lakehouse)
     return summary.finish()
 
 

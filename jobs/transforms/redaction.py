@@ -68,9 +68,10 @@ def redacted(rows: DataFrame, section: RedactSettings) -> DataFrame:
     )
 
 
-def totals(redactions: Column) -> Column:
-    """The funnel's sums per kind over a group's rows."""
-    return F.struct(*[F.sum(redactions[k]).cast("long").alias(k) for k in REDACTION_KINDS])
+def totals(redactions: Column, sign: Column | int = 1) -> Column:
+    """The funnel's sums per kind over a group's rows (a row not scanned counts 0), each row's
+    counts times ``sign`` (-1: a change feed's row that left the group)."""
+    return F.struct(*[F.sum(sign * F.coalesce(redactions[k], F.lit(0))).cast("long").alias(k) for k in REDACTION_KINDS])
 
 
 def describe(counts: dict[str, int]) -> str:

@@ -141,9 +141,6 @@ class PythonFilter:
         low = subject.lower()
         stem = regex.sub(r"\.[^.]*$", "", row["new_file"].rsplit("/", 1)[-1])
         checks = [
-            ("contents_too_long", lambda: len(old) < s["max_old_chars"]),
-            ("contents_new_empty", lambda: len(new) > 0),
-            ("contents_unchanged", lambda: old != new),
             ("subject_has_hash", lambda: "#" not in raw),
             ("subject_names_file", lambda: not self.names_file(raw, stem)),
             ("subject_length", lambda: s["subject"]["min_chars"] < len(subject) < s["subject"]["max_chars"]),
@@ -166,6 +163,9 @@ class PythonFilter:
                 "bump_sampled_out",
                 lambda: not any(low.startswith(p) for p in s["bump"]["prefixes"]) or self.bump_keep(row["commit"]),
             ),
+            ("contents_too_long", lambda: len(old) < s["max_old_chars"]),
+            ("contents_new_empty", lambda: len(new) > 0),
+            ("contents_unchanged", lambda: old != new),
             ("token_length", lambda: s["tokens"]["min"] <= len(self.pretoken.findall(old + new)) <= s["tokens"]["max"]),
             ("message_language", lambda: self.language_keeps(row["message"])),
             (

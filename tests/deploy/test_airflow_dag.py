@@ -342,6 +342,62 @@ def test_spark_submit_mode_loads_the_next_hour(airflow, demo_run, spark, tmp_pat
     assert pushes == HOUR_20_PUSHES | HOUR_21_PUSHES
 
 
+def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours(airflow, spark, tmp_path):
+    """Hours 20, 21 and 22 (no pushes: an empty increment) run one after another, filter, dedup
+    and export taking their incremental path, end with the CommitPackFT, funnel and export rows
+    of one run loading the three hours at once."""
+    from commitpack.jobs.runtime.lakehouse import Lakehouse
+    from commitpack.jobs.sample import OPT_OUT_OWNER, build_sample
+    from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
+
+    sample = build_sample(tmp_path / "sample")
+    (tmp_path / "commitpack.yaml").write_text(yaml.safe_dump({"git": {"remote_template": sample.remote_template}}))
+    hours = ["2025-10-06-20", "2025-10-06-21", "2025-10-06-22"]
+
+    def config(name: str, inputs) -> dict:
+        return {
+            "mode": "local",
+            "start_date": "2025-10-06T20:00:00+00:00",
+            "retries": 0,
+            "lakehouse": str(tmp_path / name / "lakehouse"),
+            "commitpack_config": str(tmp_path / "commitpack.yaml"),
+            "settings": {"opt_out.owners": [OPT_OUT_OWNER], "quality.enabled": False},
+            "options": {
+                "input": inputs,
+                "commits": str(sample.bigquery / "commits"),
+                "licenses": str(sample.bigquery / "licenses"),
+                "languages": str(sample.bigquery / "languages"),
+                "output": str(tmp_path / name / "export"),
+                "cache-dir": str(tmp_path / "git-cache"),
+            },
+            "executable": str(BIN / "commitpack"),
+            "master": "local[2]",
+        }
+
+    hourly = dags_folder(tmp_path / "dags-hourly", config("hourly", str(sample.gharchive / "{hour}.json.gz")))
+    for logical_date in ("2025-10-06T21:00:00+00:00", "2025-10-06T22:00:00+00:00", "2025-10-06T23:00:00+00:00"):
+        result = airflow("run", hourly, logical_date, timeout=3600)
+        assert result["state"] == "success", (logical_date, result)
+    at_once = dags_folder(
+        tmp_path / "dags-at-once", config("at-once", [str(sample.gharchive / f"{hour}.json.gz") for hour in hours])
+    )
+    assert airflow("run", at_once, RUN_DATE, timeout=3600)["state"] == "success"
+
+    def rows(name: str, spec) -> list[str]:
+        found = Lakehouse(spark, str(tmp_path / name / "lakehouse")).read(spec).collect()
+        return sorted(json.dumps(r.asDict(recursive=True), default=str, sort_keys=True) for r in found)
+
+    for spec in (COMMITPACKFT, COMMITPACKFT_FUNNEL):
+        assert rows("hourly", spec) == rows("at-once", spec), spec.name
+    assert rows("hourly", COMMITPACKFT)  # the hours hold commits CommitPackFT keeps
+
+    def exported(name: str) -> list[str]:
+        files = (tmp_path / name / "export" / "data").rglob("*.jsonl")
+        return sorted(line for path in files for line in path.read_text().splitlines())
+
+    assert exported("hourly") == exported("at-once") != []
+
+
 # ----------------------------------------------------------------------------- the Airflow side
 
 

@@ -10,6 +10,16 @@ import pyarrow.parquet as pq
 from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT, COMMITPACKFT_DECISIONS, COMMITPACKFT_FUNNEL
 
 
+def published_state(out) -> dict:
+    """The export's record in its card's header."""
+    import yaml
+
+    from commitpack.jobs.stages.export import STATE_KEY
+
+    text = (out / "README.md").read_text()
+    return yaml.safe_load(text[4 : text.index("\n---\n", 4)])[STATE_KEY]
+
+
 def test_every_planted_commit_gets_the_decision_the_sample_expects(finetuned, expected):
     lakehouse, _, _, _ = finetuned
     decisions = {r.commit: r.reason or "kept" for r in lakehouse.read(COMMITPACKFT_DECISIONS).collect()}
@@ -56,7 +66,8 @@ def test_the_export_loads_with_datasets_per_language(finetuned, tmp_path):
     parquet_rows = sum(pq.read_table(p).num_rows for p in (out / "parquet").rglob("*.parquet"))
     assert parquet_rows == len(gold)
     names = sorted(p.relative_to(out).as_posix() for p in (out / "data").rglob("*") if p.is_file())
-    assert names == [f"data/{lang}/train-00000-of-00001.jsonl" for lang in langs]
+    releases = {config_name(lang): entry["release"] for lang, entry in published_state(out)["languages"].items()}
+    assert names == [f"data/{lang}/{releases[lang]}/train-00000-of-00001.jsonl" for lang in langs]
 
 
 def test_the_card_has_the_tables_config_and_plots(finetuned):
@@ -170,10 +181,10 @@ def test_language_configs_and_folders_are_named_as_the_hub_names_them(spark, tmp
     ).select(*export.COLUMNS)
     shards = {"c#": 1, "ignore list": 1}
     out = FileSystem(spark, str(tmp_path / "out"), raw=True)
-    export.write_shards(export.sharded(rows, shards), out, "jsonl", shards)
-    sizes = [{"lang": lang, "rows": 1, "mb": 0.0} for lang in shards]
+    export.write_shards(export.sharded(rows, shards), out, "jsonl", shards, dict.fromkeys(shards, "r1"), "data")
+    sizes = [{"lang": lang, "rows": 1, "mb": 0.0, "release": "r1"} for lang in shards]
     (tmp_path / "out" / "README.md").write_text(export.card(sizes, [], {}, "x"))
-    assert sorted(p.parent.name for p in (tmp_path / "out" / "data").rglob("*.jsonl")) == ["c#", "ignore-list"]
+    assert sorted(p.parent.parent.name for p in (tmp_path / "out" / "data").rglob("*.jsonl")) == ["c#", "ignore-list"]
     for lang in shards:
         ds = datasets.load_dataset(
             str(tmp_path / "out"), config_name(lang), split="train", cache_dir=str(tmp_path / "c")

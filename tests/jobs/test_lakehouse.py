@@ -34,10 +34,15 @@ def test_sync_writes_only_the_difference(spark, lakehouse):
 
 def test_merge_inserts_new_keys_and_updates_only_when_asked(spark, lakehouse):
     lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "mit")))
-    assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit"))) == {"inserted": 1, "updated": 0}
+    assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit"))) == {
+        "inserted": 1,
+        "updated": 0,
+        "deleted": 0,
+    }
     assert table(lakehouse) == [("a/x", "mit"), ("b/y", "mit")]
     assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit")), update_when="changed") == {
         "inserted": 0,
         "updated": 1,
+        "deleted": 0,
     }
     assert table(lakehouse) == [("a/x", "isc"), ("b/y", "mit")]

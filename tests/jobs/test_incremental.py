@@ -1,0 +1,151 @@
+"""filter, dedup and export run increment by increment end where one run over all their inputs
+ends, table for table: the sample's raw rows arrive in random increments, with a late-arriving
+earlier duplicate, a fetch that fails and is retried, and an increment with no new rows. The
+increments run as the CLI runs a stage (``command.run_stage``), so ``meta.stage_runs`` records
+each run's counts, which must be exactly those of the rows that run decided."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from commitpack.jobs.runtime.command import run_stage as run_recorded
+from commitpack.jobs.runtime.lakehouse import Lakehouse
+from commitpack.jobs.stages import dedup, export, filter
+from commitpack.schemas.gold import (
+    COMMITPACK,
+    COMMITPACKFT,
+    COMMITPACKFT_CANDIDATES,
+    COMMITPACKFT_DECISIONS,
+    COMMITPACKFT_FUNNEL,
+    DEDUP_BANDS,
+    DEDUP_KEYS,
+)
+from commitpack.schemas.meta import STAGE_RUNS
+
+COMPARED = (COMMITPACKFT_DECISIONS, COMMITPACKFT_CANDIDATES, COMMITPACKFT_FUNNEL, COMMITPACKFT, DEDUP_KEYS, DEDUP_BANDS)
+# A fetch that failed leaves no contents; the next fetch reads them (fetch's merge of a retried row).
+FAILED = {
+    "status": "fetch_failed",
+    "detail": "could not fetch: connection reset",
+    **dict.fromkeys(("old_contents", "new_contents", "old_encoding", "new_encoding", "old_size", "new_size", "diff")),
+    **dict.fromkeys(("lines_added", "lines_removed", "hunks")),
+}
+
+
+def table(lakehouse: Lakehouse, spec) -> list[str]:
+    return sorted(json.dumps(r.asDict(), default=str) for r in lakehouse.read(spec).select(*spec.columns).collect())
+
+
+def exported(out: Path) -> dict:
+    """Every exported row per format and language, and the card's tables (its header names releases)."""
+    import pyarrow.parquet as pq
+
+    rows = {}
+    for path in sorted((out / "data").rglob("*.jsonl")):
+        rows.setdefault(("jsonl", path.parts[-3]), []).extend(path.read_text().splitlines())
+    for path in sorted((out / "views").rglob("*.jsonl")):
+        rows.setdefault((path.parts[-4], path.parts[-3]), []).extend(path.read_text().splitlines())
+    for path in sorted((out / "parquet").rglob("*.parquet")):
+        rows.setdefault(("parquet", path.parts[-3]), []).extend(
+            json.dumps(r, sort_keys=True) for r in pq.read_table(path).to_pylist()
+        )
+    card = (out / "README.md").read_text()
+    return {"rows": {k: sorted(v) for k, v in rows.items()}, "card": card[card.index("# CommitPackFT") :]}
+
+
+def run_downstream(spark, run_stage, lakehouse, cfg):
+    return {module.COMMAND: run_stage(module, spark, lakehouse, cfg) for module in (filter, dedup, export)}
+
+
+@pytest.fixture(scope="module")
+def sample_rows(fetched, expected):
+    lakehouse, cfg, _ = fetched
+    commits = {k: e["sha"] for k, e in expected["commits"].items()}
+    raw = lakehouse.read(COMMITPACK).localCheckpoint()
+    return raw, commits, cfg
+
+
+def test_increments_end_where_one_run_ends(spark, run_stage, sample_rows, sample_cfg, tmp_path):
+    raw, commits, _ = sample_rows
+
+    def config(out, *overrides):
+        return sample_cfg(tmp_path / "mirrors", f"export.output={out}", *overrides)
+
+    once = Lakehouse(spark, str(tmp_path / "once"))
+    once.append(COMMITPACK, raw)
+    run_downstream(spark, run_stage, once, config(tmp_path / "once-export"))
+
+    late = {commits["tk-strip"], commits["tk-count"]}
+    early = {commits["app-strip"], commits["app-count"]}
+    kept = sorted(r.commit for r in once.read(COMMITPACKFT).select("commit").collect())
+    retried = next(sha for sha in kept if sha not in late)
+    shas = sorted(r.commit for r in raw.select("commit").collect())
+    rng = random.Random(13)
+    rng.shuffle(shas)
+    # Four increments of new rows, then arranged: each duplicate's earlier original arrives after
+    # it (the survivor changes), a kept row's fetch fails first and is retried by the next run,
+    # and the third run finds nothing new.
+    rounds = [shas[i::4] for i in range(4)]
+    for group in rounds:
+        for sha in late | early | {retried}:
+            if sha in group:
+                group.remove(sha)
+    rounds[0] += sorted(early) + [retried]
+    rounds[3] += sorted(late)
+    rounds.insert(2, [])
+
+    stepwise = Lakehouse(spark, str(tmp_path / "stepwise"))
+    cfg = config(tmp_path / "stepwise-export", f"lakehouse={tmp_path / 'stepwise'}", "quality.enabled=false")
+    seen = []
+    for number, group in enumerate(rounds):
+        new = raw.where(F.col("commit").isin(group))
+        if number == 0:
+            new = new.withColumns(
+                {c: F.when(F.col("commit") == retried, v).otherwise(F.col(c)) for c, v in FAILED.items()}
+            )
+        if group:
+            stepwise.append(COMMITPACK, new)
+        if number == 1:
+            stepwise.merge(COMMITPACK, raw.where(F.col("commit") == retried), update_when="true")
+        for module in (filter, dedup, export):
+            assert run_recorded(module, argparse.Namespace(), cfg) == 1
+        decisions = {r.commit: r for r in stepwise.read(COMMITPACKFT_DECISIONS).collect()}
+        survivors = {r.commit for r in stepwise.read(COMMITPACKFT).select("commit").collect()}
+        decided = set(group) | ({retried} if number == 1 else set())
+        seen.append((decisions, survivors, decided))
+    runs = stepwise.read(STAGE_RUNS).orderBy("started_at").collect()
+    assert [r.stage for r in runs] == ["filter", "dedup", "export"] * len(rounds)
+    summaries = [{r.stage: r for r in runs[i : i + 3]} for i in range(0, len(runs), 3)]
+
+    # meta.stage_runs is exact: each filter run counts the rows it decided, by their decisions.
+    for (decisions, _, decided), summary in zip(seen, summaries, strict=True):
+        filtered = summary["filter"]
+        dropped = Counter(
+            decisions[c].reason for c in decided if decisions[c].step in ("fetch", "filter") and decisions[c].reason
+        )
+        assert (filtered.rows_in, dict(filtered.dropped)) == (len(decided), dict(dropped))
+        assert filtered.rows_out == len(decided) - sum(dropped.values())
+        for stage in ("dedup", "export"):
+            assert summary[stage].rows_out + sum(summary[stage].dropped.values()) == summary[stage].rows_in
+    assert sum(s["filter"].rows_in for s in summaries) == raw.count() + 1  # the retried row twice
+
+    # The cases happened: the duplicates survived until their originals came, the retried row
+    # was dropped for its fetch and then kept, the empty increment decided nothing.
+    assert early <= seen[1][1] and not late & seen[1][1]
+    assert late <= seen[-1][1] and not early & seen[-1][1]
+    assert seen[0][0][retried].reason == "fetch:fetch_failed" and seen[1][0][retried].reason is None
+    empty = summaries[2]
+    assert [empty[stage].rows_in for stage in ("filter", "dedup", "export")] == [0, 0, 0]
+    assert all("unchanged" in empty[stage].details["mode"] for stage in ("filter", "dedup", "export"))
+    assert summaries[1]["filter"].details["mode"].startswith("incremental")
+
+    for spec in COMPARED:
+        assert table(stepwise, spec) == table(once, spec), spec.name
+    assert exported(tmp_path / "stepwise-export") == exported(tmp_path / "once-export")

@@ -355,3 +355,36 @@ def test_through_the_full_fetch_fallback_contents_are_still_byte_identical(
         assert r.old_contents.encode(r.old_encoding) == cat_file(sample, r.repo, r.old_blob)
         assert r.new_contents.encode(r.new_encoding) == cat_file(sample, r.repo, r.new_blob)
     assertDataFrameEqual(fallback.read("gold.commitpack"), lakehouse.read("gold.commitpack"))
+
+
+def test_commitpackft_first_transfers_nothing_for_pruned_rows_and_filter_decides_them_the_same(
+    fetched, run_stage, spark, tmp_path, daemon
+):
+    from commitpack.jobs.rules.commitpackft import token_counter
+    from commitpack.jobs.stages import filter as ft
+
+    lakehouse, cfg, _ = fetched
+    first = Lakehouse(spark, str(tmp_path / "lh"))
+    first.merge(COMMIT_INDEX, lakehouse.read(COMMIT_INDEX))
+    pruning = replace(cfg, fetch=replace(cfg.fetch, commitpackft_first=True),
+                      git=replace(cfg.git, cache_dir=str(tmp_path / "c"), remote_template=daemon.template))  # fmt: skip
+    before = daemon.fetches()
+    summary = run_stage(fetch, spark, first, pruning)
+    raw = first.read("gold.commitpack")
+    pruned = {r.commit: r for r in raw.where(F.col("status").startswith("pruned:")).collect()}
+    assert pruned and all(r.new_contents is None and r.old_blob for r in pruned.values())
+    assert f"{len(pruned)} rows pruned" in summary.details["commitpackft_first"]
+    # Repositories whose every row was pruned were not asked for anything.
+    kept_repos = {r.repo for r in raw.where(~F.col("status").startswith("pruned:")).select("repo").collect()}
+    asked = {repo for repo, n in daemon.fetches().items() if n > before.get(repo, 0)}
+    assert asked <= kept_repos
+
+    def decisions(table):
+        found = ft.decide(table, cfg, token_counter(None), None).select("commit", "step", "reason").collect()
+        return {r.commit: (r.step, r.reason) for r in found}
+
+    assert decisions(raw) == decisions(lakehouse.read("gold.commitpack"))
+    # Switched off, the next run fetches what was pruned.
+    again = run_stage(fetch, spark, first, replace(pruning, fetch=replace(pruning.fetch, commitpackft_first=False)))
+    assert again.rows_in == len(pruned)
+    assert first.read("gold.commitpack").where(F.col("status").startswith("pruned:")).count() == 0

@@ -2,9 +2,10 @@
 before (Snappy, rows in arrival order) and as declared now (``gold.commitpack``: zstd, rows
 sorted by repository, file and commit time, scattered partitions compacted), in one run.
 
-The rows are generated histories (``helpers.histories``: files changed a few lines at a time,
-so consecutive versions of a file are nearly identical, and each version is stored twice, as
-one commit's new and the next one's old contents), appended in ten waves as fetch appends them.
+The rows are generated histories of real code (``helpers.histories`` with ``real_code``: files
+that start as modules of Python's standard library, 2–60 KB, changed a few lines at a time, so
+consecutive versions of a file are nearly identical, and each version is stored twice, as one
+commit's new and the next one's old contents), appended in ten waves as fetch appends them.
 Bytes on disk are those of the files the table's current version reads (what a VACUUM keeps).
 Timed on each table: a scan of every column, and the filter stage (its first run: every row).
 Both tables hold the same rows, and the filter reaches the same decisions on them.
@@ -53,7 +54,7 @@ def filter_seconds(spark, lakehouse: Lakehouse) -> float:
 
 def test_raw_table_storage_before_and_after(spark, tmp_path, report, bench_scale):
     n = int(20_000 * bench_scale)
-    _, rows = history_rows(n, seed=11)
+    _, rows = history_rows(n, seed=11, real_code=True)
     content = sum(r["old_size"] + r["new_size"] for r in rows)
 
     warm = Lakehouse(spark, str(tmp_path / "warm"))

@@ -4,16 +4,20 @@ file are nearly identical, as in real histories; a few commits are cherry-picks 
 repository's change (exact duplicates) or the same change reworded (near duplicates).
 
 ``history_rows(n, seed)`` gives ``n`` rows in the gold.commitpack shape, in commit order per
-file; ``more_rows`` continues the same histories (an increment of new commits); ``append_in_waves``
+file (with ``real_code``, files that start as modules of Python's standard library: real code of
+real sizes, for measuring storage); ``more_rows`` continues the same histories (an increment of new commits); ``append_in_waves``
 writes rows to a lakehouse as fetch appends them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import random
+import sysconfig
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -88,7 +92,19 @@ class Histories:
     count: int = 0
 
 
-def start(seed: int, repos: int) -> Histories:
+@functools.cache
+def stdlib_modules() -> list[Path]:
+    """The standard library's modules of 2–60 KB (tests aside), in a fixed order."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    found = (
+        p
+        for p in root.rglob("*.py")
+        if not {"test", "tests", "idlelib", "site-packages", "dist-packages"} & set(p.relative_to(root).parts)
+    )
+    return sorted(p for p in found if 2_000 <= p.stat().st_size <= 60_000)
+
+
+def start(seed: int, repos: int, real_code: bool = False) -> Histories:
     rng = random.Random(seed)
     weights = [w for _, _, w in LANGUAGES]
     files = []
@@ -96,8 +112,12 @@ def start(seed: int, repos: int) -> Histories:
         lang, ext, _ = rng.choices(LANGUAGES, weights)[0]
         repo = f"owner{r % 97}/project{r}"
         for f in range(rng.randint(3, 12)):
-            body = [f"def {rng.choice(VERBS)}_{rng.choice(NOUNS)}_{i}(value):\n" for i in range(3)]
-            body += [line(rng) for _ in range(rng.randint(8, 45))]
+            if real_code:
+                module = rng.choice(stdlib_modules())
+                body = module.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+            else:
+                body = [f"def {rng.choice(VERBS)}_{rng.choice(NOUNS)}_{i}(value):\n" for i in range(3)]
+                body += [line(rng) for _ in range(rng.randint(8, 45))]
             clock = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(hours=rng.randrange(20_000))
             files.append(File(repo, f"src/{rng.choice(NOUNS)}_{f}.{ext}", lang, body, clock))
     return Histories(rng, files)
@@ -179,9 +199,9 @@ def more_rows(h: Histories, n: int) -> list[dict]:
     return rows
 
 
-def history_rows(n: int, seed: int = 5) -> tuple[Histories, list[dict]]:
+def history_rows(n: int, seed: int = 5, real_code: bool = False) -> tuple[Histories, list[dict]]:
     """``n`` raw rows of generated histories (about 14 commits per file)."""
-    h = start(seed, repos=max(1, n // 100))
+    h = start(seed, repos=max(1, n // 100), real_code=real_code)
     return h, more_rows(h, n)
 
 

@@ -1,3 +1,7 @@
+import dataclasses
+import json
+from pathlib import Path
+
 from delta.tables import DeltaTable
 
 from commitpack.schemas.silver import REPO_LICENSES
@@ -46,3 +50,25 @@ def test_merge_inserts_new_keys_and_updates_only_when_asked(spark, lakehouse):
         "deleted": 0,
     }
     assert table(lakehouse) == [("a/x", "isc"), ("b/y", "mit")]
+
+
+def test_appends_that_scatter_a_partition_are_compacted_sorted_without_a_data_change(spark, lakehouse):
+    """Three appends of one table with ``compact_files=3``: two leave two files; the third
+    leaves one file of every row sorted by ``order_by``, in a commit a change feed skips."""
+    spec = dataclasses.replace(REPO_LICENSES, order_by=("repo_name",), compact_files=3)
+    for i, names in enumerate((["o/r5", "o/r2"], ["o/r9", "o/r0"], ["o/r7", "o/r1"])):
+        lakehouse.append(spec, rows(spark, *[(name, "mit") for name in names]).coalesce(1))
+        files = lakehouse.read(spec).inputFiles()
+        assert len(files) == (i + 1 if i < 2 else 1), files
+    (only,) = files
+    assert [r.repo_name for r in spark.read.parquet(only).collect()] == sorted(
+        ["o/r5", "o/r2", "o/r9", "o/r0", "o/r7", "o/r1"]
+    )
+    last = DeltaTable.forPath(spark, lakehouse.path(spec)).history(1).first()
+    assert last.operation == "WRITE" and last.operationParameters["mode"] == "Overwrite"
+    adds = [
+        json.loads(line)["add"]
+        for line in Path(lakehouse.path(spec), "_delta_log", f"{last.version:020d}.json").read_text().splitlines()
+        if '"add"' in line
+    ]
+    assert adds and not any(add["dataChange"] for add in adds)

@@ -70,27 +70,23 @@ def code(rng: random.Random, lines: int) -> str:
 def realistic(
     sample: Sample, name: str, rng: random.Random, commits: int, files: int, binary_mb: float = 0
 ) -> RepoBuilder:
-    """A history shaped like a real project's: files of a few KB to tens of KB in a tree of
-    packages two folders deep, that grow and change, commits touching one to ten files (about
-    half one), new files now and then, messages of every kind; optionally binary assets
-    (``binary_mb`` in all, over the history)."""
+    """A history shaped like a real project's: files of a few KB to tens of KB that grow and
+    change, commits touching one to four files (about half one), new files now and then,
+    messages of every kind; optionally binary assets (``binary_mb`` in all, over the history)."""
     b = RepoBuilder(sample, name)
-    folders = [f"{top}/{sub}" for top in ("src", "lib", "tests", "docs", "tools", "core") for sub in NOUNS[:4]]
-    state = {
-        f"{rng.choice(folders)}/m{i}{rng.choice(EXTENSIONS)}": code(rng, rng.randrange(40, 600)) for i in range(files)
-    }
+    state = {f"src/m{i}{rng.choice(EXTENSIONS)}": code(rng, rng.randrange(40, 600)) for i in range(files)}
     b.commit(f"{name}-0", "Initial commit", state)
     asset_every = max(1, commits // 50) if binary_mb else 0
     for k in range(1, commits):
         changes = {}
-        for path in rng.sample(sorted(state), k=min(len(state), rng.choice([1, 1, 1, 1, 2, 3, 4, 10]))):
+        for path in rng.sample(sorted(state), k=min(len(state), rng.choice([1, 1, 1, 2, 3, 4]))):
             lines = state[path].splitlines(keepends=True)
             for _ in range(rng.randrange(1, 6)):
                 lines[rng.randrange(len(lines))] = code(rng, 1)
             state[path] = "".join(lines) + (code(rng, rng.randrange(0, 8)))
             changes[path] = state[path]
         if rng.random() < 0.05:
-            path = f"{rng.choice(folders)}/new{k}{rng.choice(EXTENSIONS)}"
+            path = f"src/new{k}{rng.choice(EXTENSIONS)}"
             state[path] = changes[path] = code(rng, rng.randrange(20, 200))
         if asset_every and k % asset_every == 0:
             changes[f"assets/a{k}.bin"] = os.urandom(int(binary_mb * 2**20 / 50))
@@ -156,7 +152,7 @@ def test_bytes_received_per_row(spark, tmp_path, bench_scale, run_stage, report)
     rng = random.Random(7)
     sample = Sample(tmp_path / "sample")
     commits = int(400 * bench_scale)
-    realistic_repos = [realistic(sample, f"real/p{i}", rng, commits, files=150) for i in range(3)]
+    realistic_repos = [realistic(sample, f"real/p{i}", rng, commits, files=30) for i in range(3)]
     heavy = realistic(sample, "heavy/assets", rng, commits=int(100 / 0.45) + 1, files=10, binary_mb=200 * bench_scale)
     server = GitHttpServer(sample.remotes)
     figures = []

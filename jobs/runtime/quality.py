@@ -156,7 +156,10 @@ class DataQuality:
                 analytics_enabled=False,
             ),
         )
-        self.datasource = self.context.data_sources.add_spark("lakehouse")
+        # Great Expectations would persist each table it reads and never unpersist it: Spark's
+        # cache would then answer this process's later reads of that Delta table with the rows
+        # from before another run's commits. _validate_table caches and releases it itself.
+        self.datasource = self.context.data_sources.add_spark("lakehouse", persist=False)
 
     @property
     def docs(self) -> str:
@@ -192,14 +195,18 @@ class DataQuality:
             if spec.name not in self.datasource.get_asset_names()
             else self.datasource.get_asset(spec.name)
         )
-        batch = asset.add_batch_definition_whole_dataframe(run.run_time.isoformat()).get_batch(
-            batch_parameters={"dataframe": self.lakehouse.read(spec)}
-        )
-        result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-        by_id = {e.id: e for e in suite.expectations}
-        for i, outcome in enumerate(result.results):
-            if not outcome.success:
-                result.results[i] = self._detail(batch, by_id[outcome.expectation_config.id])
+        rows = self.lakehouse.read(spec).persist()
+        try:
+            batch = asset.add_batch_definition_whole_dataframe(run.run_time.isoformat()).get_batch(
+                batch_parameters={"dataframe": rows}
+            )
+            result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+            by_id = {e.id: e for e in suite.expectations}
+            for i, outcome in enumerate(result.results):
+                if not outcome.success:
+                    result.results[i] = self._detail(batch, by_id[outcome.expectation_config.id])
+        finally:
+            rows.unpersist()
         key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=spec.name), run, spec.name)
         self.context.validation_results_store.set(key, result)
         path = f"{self.local}/results/{spec.name}.json"

@@ -98,6 +98,17 @@ def test_a_clean_table_passes_and_leaves_json_results_and_data_docs(spark, lakeh
     assert pages and "license is in licenses.allow" in pages[0].read_text()
 
 
+def test_a_validated_table_is_left_out_of_sparks_cache(spark, lakehouse):
+    """A cached read would answer the process's later reads of the table with the rows from
+    before another run's commits (two overlapping runs: one's index missed the other's pushes)."""
+    from pyspark import StorageLevel
+
+    write(spark, lakehouse, COMMIT_INDEX, [index_row(1), index_row(1, repo="octo/other")])
+    report = check(lakehouse, COMMIT_INDEX)
+    assert report.failures  # the failed expectation's details were read too
+    assert lakehouse.read(COMMIT_INDEX).storageLevel == StorageLevel.NONE
+
+
 @pytest.mark.parametrize(
     "spec, rows, enforce, expectation, description, example",
     [

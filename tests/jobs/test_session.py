@@ -40,8 +40,8 @@ def test_jar_coordinates_match_the_installed_spark():
 def test_delta_round_trip_merge_is_idempotent(lakehouse, spark):
     summary = StageSummary("ingest-gharchive", rows_in=10, rows_out=7, dropped={"damaged": 3}).finish()
     rows = stage_run_rows(spark, "run-1", summary, "abc")
-    assert lakehouse.merge("meta.stage_runs", rows) == {"inserted": 1, "updated": 0}
-    assert lakehouse.merge("meta.stage_runs", rows) == {"inserted": 0, "updated": 0}
+    assert lakehouse.merge("meta.stage_runs", rows) == {"inserted": 1, "updated": 0, "deleted": 0}
+    assert lakehouse.merge("meta.stage_runs", rows) == {"inserted": 0, "updated": 0, "deleted": 0}
     back = lakehouse.read("meta.stage_runs").collect()
     assert len(back) == 1
     assert back[0].dropped == {"damaged": 3} and back[0].rows_out == 7 and back[0].stage == "ingest-gharchive"
@@ -110,8 +110,8 @@ def test_delta_round_trip_on_a_standalone_cluster(standalone_cluster, tmp_path, 
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["master"] == standalone_cluster
     assert result["executors"] == 3  # the driver and the two workers' executors
-    assert result["first"] == {"inserted": 40, "updated": 0}
-    assert result["again"] == {"inserted": 0, "updated": 0}
+    assert result["first"] == {"inserted": 40, "updated": 0, "deleted": 0}
+    assert result["again"] == {"inserted": 0, "updated": 0, "deleted": 0}
     assert result["total"] == 2 * sum(range(40))
     # The table the cluster wrote reads back the same in the local session.
     local = Lakehouse(spark, str(tmp_path / "lh")).read("meta.stage_runs")

@@ -343,9 +343,11 @@ def test_spark_submit_mode_loads_the_next_hour(airflow, demo_run, spark, tmp_pat
 
 
 def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours(airflow, spark, tmp_path):
-    """Hours 20, 21 and 22 (no pushes: an empty increment) run one after another, filter, dedup
-    and export taking their incremental path, end with the CommitPackFT, funnel and export rows
-    of one run loading the three hours at once."""
+    """The DAG's runs for hours 20, 21 and 22 (no pushes: an empty increment), one after the other
+    on one lakehouse, filter, dedup and export taking their incremental path, end with the
+    CommitPackFT, funnel and export rows of one `commitpack pipeline` loading the three hours at
+    once (run in this process: a fourth DAG run would only add a dozen Spark start-ups)."""
+    from commitpack.jobs.cli import main
     from commitpack.jobs.runtime.lakehouse import Lakehouse
     from commitpack.jobs.sample import OPT_OUT_OWNER, build_sample
     from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
@@ -353,6 +355,7 @@ def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours
     sample = build_sample(tmp_path / "sample")
     (tmp_path / "commitpack.yaml").write_text(yaml.safe_dump({"git": {"remote_template": sample.remote_template}}))
     hours = ["2025-10-06-20", "2025-10-06-21", "2025-10-06-22"]
+    settings = {"opt_out.owners": [OPT_OUT_OWNER], "quality.enabled": False}
 
     def config(name: str, inputs) -> dict:
         return {
@@ -361,7 +364,7 @@ def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours
             "retries": 0,
             "lakehouse": str(tmp_path / name / "lakehouse"),
             "commitpack_config": str(tmp_path / "commitpack.yaml"),
-            "settings": {"opt_out.owners": [OPT_OUT_OWNER], "quality.enabled": False},
+            "settings": settings,
             "options": {
                 "input": inputs,
                 "commits": str(sample.bigquery / "commits"),
@@ -378,10 +381,15 @@ def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours
     for logical_date in ("2025-10-06T21:00:00+00:00", "2025-10-06T22:00:00+00:00", "2025-10-06T23:00:00+00:00"):
         result = airflow("run", hourly, logical_date, timeout=3600)
         assert result["state"] == "success", (logical_date, result)
-    at_once = dags_folder(
-        tmp_path / "dags-at-once", config("at-once", [str(sample.gharchive / f"{hour}.json.gz") for hour in hours])
-    )
-    assert airflow("run", at_once, RUN_DATE, timeout=3600)["state"] == "success"
+    at_once = tmp_path / "at-once"
+    argv = ["pipeline", "--lakehouse", str(at_once / "lakehouse"), "--config", str(tmp_path / "commitpack.yaml")]
+    argv += [word for hour in hours for word in ("--input", str(sample.gharchive / f"{hour}.json.gz"))]
+    argv += [
+        word for name in ("commits", "licenses", "languages") for word in (f"--{name}", str(sample.bigquery / name))
+    ]
+    argv += ["--output", str(at_once / "export"), "--cache-dir", str(tmp_path / "git-cache")]
+    argv += [word for key, value in settings.items() for word in ("--set", f"{key}={json.dumps(value)}")]
+    assert main(argv) == 0
 
     def rows(name: str, spec) -> list[str]:
         found = Lakehouse(spark, str(tmp_path / name / "lakehouse")).read(spec).collect()

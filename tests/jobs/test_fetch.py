@@ -245,6 +245,10 @@ def test_a_crash_mid_job_then_a_rerun_completes_without_duplicates(fetched, expe
         "--set",
         "fetch.wave_rows=8",
         "--set",
+        # The killed run's lease outlives it by this much (the default, 300 s, would keep the
+        # rerun waiting); the rerun then takes it over.
+        "concurrency.lease_seconds=15",
+        "--set",
         f"git.cache_dir={cfg.git.cache_dir}",
         "--set",
         f"git.remote_template={cfg.git.remote_template}",

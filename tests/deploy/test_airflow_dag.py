@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory):
-    """Run this file's ``describe`` / ``run`` against a dags folder; returns their JSON result."""
+    """Run this file's ``arguments`` / ``describe`` / ``run`` against a dags folder; returns their JSON result."""
     home = tmp_path_factory.mktemp("airflow-home")
     env = dict(
         os.environ,
@@ -355,7 +355,6 @@ def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours
     sample = build_sample(tmp_path / "sample")
     (tmp_path / "commitpack.yaml").write_text(yaml.safe_dump({"git": {"remote_template": sample.remote_template}}))
     hours = ["2025-10-06-20", "2025-10-06-21", "2025-10-06-22"]
-    settings = {"opt_out.owners": [OPT_OUT_OWNER], "quality.enabled": False}
 
     def config(name: str, inputs) -> dict:
         return {
@@ -364,7 +363,7 @@ def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours
             "retries": 0,
             "lakehouse": str(tmp_path / name / "lakehouse"),
             "commitpack_config": str(tmp_path / "commitpack.yaml"),
-            "settings": settings,
+            "settings": {"opt_out.owners": [OPT_OUT_OWNER], "quality.enabled": False},
             "options": {
                 "input": inputs,
                 "commits": str(sample.bigquery / "commits"),
@@ -381,15 +380,10 @@ def test_three_hourly_runs_give_the_commitpackft_of_one_run_over_the_three_hours
     for logical_date in ("2025-10-06T21:00:00+00:00", "2025-10-06T22:00:00+00:00", "2025-10-06T23:00:00+00:00"):
         result = airflow("run", hourly, logical_date, timeout=3600)
         assert result["state"] == "success", (logical_date, result)
-    at_once = tmp_path / "at-once"
-    argv = ["pipeline", "--lakehouse", str(at_once / "lakehouse"), "--config", str(tmp_path / "commitpack.yaml")]
-    argv += [word for hour in hours for word in ("--input", str(sample.gharchive / f"{hour}.json.gz"))]
-    argv += [
-        word for name in ("commits", "licenses", "languages") for word in (f"--{name}", str(sample.bigquery / name))
-    ]
-    argv += ["--output", str(at_once / "export"), "--cache-dir", str(tmp_path / "git-cache")]
-    argv += [word for key, value in settings.items() for word in ("--set", f"{key}={json.dumps(value)}")]
-    assert main(argv) == 0
+    at_once = dags_folder(
+        tmp_path / "dags-at-once", config("at-once", [str(sample.gharchive / f"{hour}.json.gz") for hour in hours])
+    )
+    assert main(["pipeline", *airflow("arguments", at_once)["arguments"]]) == 0
 
     def rows(name: str, spec) -> list[str]:
         found = Lakehouse(spark, str(tmp_path / name / "lakehouse")).read(spec).collect()
@@ -463,6 +457,17 @@ def describe(dags: str, out: str) -> None:
     )
 
 
+def arguments(dags: str, out: str) -> None:
+    """What the DAG file gives each stage of its config, for `commitpack pipeline`."""
+    spec = importlib.util.spec_from_file_location("commitpack_dag", Path(dags) / "commitpack_dag.py")
+    dag_file = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(dag_file)
+    from commitpack.jobs.stages import pipeline
+
+    path = Path(dags) / "commitpack_dag.yaml"
+    Path(out).write_text(json.dumps({"arguments": dag_file.job_arguments(pipeline, dag_file.load_config(path), path)}))
+
+
 def run(dags: str, out: str, logical_date: str, mark_success_pattern: str | None = None) -> None:
     from datetime import datetime
 
@@ -481,4 +486,4 @@ def run(dags: str, out: str, logical_date: str, mark_success_pattern: str | None
 
 
 if __name__ == "__main__":
-    {"describe": describe, "run": run}[sys.argv[1]](*sys.argv[2:])
+    {"arguments": arguments, "describe": describe, "run": run}[sys.argv[1]](*sys.argv[2:])

@@ -26,7 +26,7 @@ COMMITPACK = Table(
     long_text=("old_contents", "new_contents", "diff", "message"),
     # Successive versions of a file side by side: one commit's new contents are the next one's old.
     order_by=("repo", "new_file", "committed_at", "commit"),
-    compact_files=16,
+    compact_writes=4,
     schema=struct(
         required("commit", StringType()),
         required("lang", StringType(), "GitHub Linguist's name, lower-cased"),

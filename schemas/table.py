@@ -27,9 +27,10 @@ class Table:
     # compactions), so that similar rows (versions of one file) sit in the same pages.
     order_by: tuple[str, ...] = ()
     # Increments scatter what ``order_by`` keeps together: a partition that an append or merge
-    # leaves with at least this many small files (under half the compacted size), holding an
-    # eighth of its bytes or more, is rewritten whole, sorted (0: never).
-    compact_files: int = 0
+    # leaves with this many times as many small files (under half the compacted size) as that
+    # write added to it, about as many writes' files, holding an eighth of its bytes or more,
+    # is rewritten whole, sorted (0: never).
+    compact_writes: int = 0
 
     @property
     def layer(self) -> str:

@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -30,7 +31,7 @@ from commitpack.schemas.table import Table, sql_literal
 from commitpack.schemas.tables import table
 
 MAX_PRUNED_PARTITIONS = 1000
-# A compaction (``Table.compact_files``) writes files of about this size.
+# A compaction (``Table.compact_writes``) writes files of about this size.
 COMPACTED_FILE_BYTES = 128 << 20
 # Commits made again after losing a race with another writer (``concurrency.commit_retries``).
 COMMIT_RETRIES = 5
@@ -251,51 +252,63 @@ class Lakehouse:
 
     def _compact_written(self, spec: Table) -> None:
         """After a write, compact the partitions the table's last commit added files to."""
-        if spec.compact_files:
+        if spec.compact_writes:
             log = FileSystem(self.spark, self.path(spec)).read_text(f"_delta_log/{self.version(spec):020d}.json")
             actions = [json.loads(line) for line in (log or "").splitlines() if line.strip()]
-            written = {json.dumps(a["add"]["partitionValues"], sort_keys=True) for a in actions if "add" in a}
-            self.compact(spec, [json.loads(values) for values in sorted(written)])
+            written: dict[str, list] = {}  # partition folder → [its values, files this write added]
+            for add in (a["add"] for a in actions if "add" in a):
+                entry = written.setdefault(
+                    partition_folder(add["path"], spec, in_log=True), [add["partitionValues"], 0]
+                )
+                entry[1] += 1
+            self.compact(spec, {folder: (values, added) for folder, (values, added) in sorted(written.items())})
 
-    def compact(self, name: str | Table, partitions: list[dict[str, str | None]]) -> list[str]:
-        """Rewrite each of ``partitions`` (partition column → value; ``{}`` for an unpartitioned
-        table) that increments scattered: at least ``compact_files`` files under half of
-        ``COMPACTED_FILE_BYTES`` that hold an eighth of its bytes or more. Its rows are sorted by
-        ``order_by`` into files of about that size; the commit only rearranges rows (dataChange
-        false), so a change feed shows nothing of it. Returns the partitions rewritten."""
+    def compact(self, name: str | Table, written: dict[str, tuple[dict[str, str | None], int]]) -> list[str]:
+        """Rewrite the partitions of ``written`` (folder → the partition's values, partition column
+        → value, and how many files the latest write added to it; folder "" and values ``{}`` for
+        an unpartitioned table) that increments scattered: at least ``compact_writes`` times as
+        many files under half of ``COMPACTED_FILE_BYTES`` as that write added, holding an eighth
+        of its bytes or more. Counting writes, not files, leaves alone what one wide write (a file
+        per task) left. Their rows are sorted by ``order_by`` into files of about that size, all
+        in one write; the commit only rearranges rows (dataChange false), so a change feed shows
+        nothing of it. Returns the partitions rewritten (their predicates)."""
         spec = name if isinstance(name, Table) else table(name)
         files = FileSystem(self.spark, self.path(spec))
 
-        def rewrite(where: str) -> bool:
+        def rewrite() -> list[str]:
             # Read again on each attempt: a retry after a concurrent write must not put back an
             # older version's rows.
-            rows = self.read(spec).where(where) if where else self.read(spec)
-            sizes = list(files.sizes(rows.inputFiles()).values())
-            small = [size for size in sizes if size < COMPACTED_FILE_BYTES // 2]
-            if len(small) < spec.compact_files or 8 * sum(small) < sum(sizes):
-                return False
-            count = max(1, math.ceil(sum(sizes) / COMPACTED_FILE_BYTES))
+            current = self.read(spec)
+            live: dict[str, list[str]] = {}  # one listing for every partition, not a query each
+            for path in current.inputFiles():
+                live.setdefault(partition_folder(path, spec), []).append(path)
+            chosen, count = [], 0
+            for folder, (values, added) in written.items():
+                enough = spec.compact_writes * added
+                if len(live.get(folder, ())) < enough:
+                    continue
+                sizes = list(files.sizes(live[folder]).values())
+                small = [size for size in sizes if size < COMPACTED_FILE_BYTES // 2]
+                if len(small) < enough or 8 * sum(small) < sum(sizes):
+                    continue
+                chosen.append(partition_predicate(values))
+                count += max(1, math.ceil(sum(sizes) / COMPACTED_FILE_BYTES))
+            if not chosen:
+                return []
+            where = " OR ".join(f"({p})" for p in chosen if p)
+            rows = current.where(where) if where else current
+            keys = (*spec.partition_by, *spec.order_by)
             layout = (
-                rows.repartitionByRange(count, *spec.order_by).sortWithinPartitions(*spec.order_by)
-                if spec.order_by
-                else rows.repartition(count)
+                rows.repartitionByRange(count, *keys).sortWithinPartitions(*keys) if keys else rows.repartition(count)
             )
             writer = layout.write.format("delta").mode("overwrite").option("dataChange", "false")
             if where:
                 writer = writer.option("replaceWhere", where)
             with self._writing(spec):
                 writer.save(self.path(spec))
-            return True
+            return [p or "all" for p in chosen]
 
-        done = []
-        for values in partitions:
-            where = " AND ".join(
-                f"`{column}` IS NULL" if value is None else f"`{column}` = {sql_literal(value)}"
-                for column, value in sorted(values.items())
-            )
-            if retry_conflicts(lambda where=where: rewrite(where), self.commit_retries):
-                done.append(where or "all")
-        return done
+        return retry_conflicts(rewrite, self.commit_retries)
 
     # ------------------------------------------------------------------------- following a source
 
@@ -420,6 +433,25 @@ def conform(rows: DataFrame, spec: Table, flags: bool = False) -> DataFrame:
     declared = [F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in spec.schema.fields]
     extra = [F.col(f"`{c}`") for c in rows.columns if flags and c.startswith("_")]
     return rows.select(*declared, *extra)
+
+
+def partition_predicate(values: dict[str, str | None]) -> str:
+    """The SQL predicate of one partition (partition column → value); "" for the whole table."""
+    return " AND ".join(
+        f"`{column}` IS NULL" if value is None else f"`{column}` = {sql_literal(value)}"
+        for column, value in sorted(values.items())
+    )
+
+
+def partition_folder(path: str, spec: Table, in_log: bool = False) -> str:
+    """The partition folder of a data file as the file system names it (``lang=c%23`` for
+    c#, "" when unpartitioned), from its path as ``inputFiles`` gives it, or (``in_log``) as the
+    Delta log does: relative and URI-escaped once more (``lang=c%2523``)."""
+    depth = len(spec.partition_by)
+    if not depth:
+        return ""
+    folders = path.split("/")[-1 - depth : -1]
+    return "/".join(unquote(name) if in_log else name for name in folders)
 
 
 def ordered(rows: DataFrame, spec: Table) -> DataFrame:

@@ -30,7 +30,7 @@ from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS
 
 pytestmark = pytest.mark.benchmark
 # The raw table as it was written before its storage was declared.
-BEFORE = dataclasses.replace(COMMITPACK, compression="snappy", order_by=(), compact_files=0)
+BEFORE = dataclasses.replace(COMMITPACK, compression="snappy", order_by=(), compact_writes=0)
 
 
 def bytes_on_disk(spark, lakehouse: Lakehouse, spec) -> int:

@@ -53,9 +53,10 @@ def test_merge_inserts_new_keys_and_updates_only_when_asked(spark, lakehouse):
 
 
 def test_appends_that_scatter_a_partition_are_compacted_sorted_without_a_data_change(spark, lakehouse):
-    """Three appends of one table with ``compact_files=3``: two leave two files; the third
-    leaves one file of every row sorted by ``order_by``, in a commit a change feed skips."""
-    spec = dataclasses.replace(REPO_LICENSES, order_by=("repo_name",), compact_files=3)
+    """Three appends of one file each to a table with ``compact_writes=3``: two leave two
+    files; the third leaves one file of every row sorted by ``order_by``, in a commit a change
+    feed skips."""
+    spec = dataclasses.replace(REPO_LICENSES, order_by=("repo_name",), compact_writes=3)
     for i, names in enumerate((["o/r5", "o/r2"], ["o/r9", "o/r0"], ["o/r7", "o/r1"])):
         lakehouse.append(spec, rows(spark, *[(name, "mit") for name in names]).coalesce(1))
         files = lakehouse.read(spec).inputFiles()
@@ -72,3 +73,22 @@ def test_appends_that_scatter_a_partition_are_compacted_sorted_without_a_data_ch
         if '"add"' in line
     ]
     assert adds and not any(add["dataChange"] for add in adds)
+
+
+def test_compaction_counts_writes_not_files(spark, lakehouse):
+    """``compact_writes=2`` on a table partitioned by a value its folder name escapes: one write
+    of four files into a partition is left alone (one write's files, one per task), as is the
+    partition another write does not touch; the next write into it compacts it."""
+    spec = dataclasses.replace(REPO_LICENSES, partition_by=("license",), order_by=("repo_name",), compact_writes=2)
+
+    def files(license):
+        return [f for f in lakehouse.read(spec).inputFiles() if Path(f).parent.name.startswith(f"license={license}")]
+
+    wide = rows(spark, *[(f"o/r{i}", "c#/x") for i in range(8)], ("p/q", "mit")).repartition(4, "repo_name")
+    lakehouse.append(spec, wide)
+    assert len(files("c%23%2Fx")) == 4
+    lakehouse.append(spec, rows(spark, ("o/r9", "c#/x")).coalesce(1))
+    (only,) = files("c%23%2Fx")
+    assert [r.repo_name for r in spark.read.parquet(only).collect()] == [*(f"o/r{i}" for i in range(8)), "o/r9"]
+    assert len(files("mit")) == 1
+    assert lakehouse.read(spec).count() == 10

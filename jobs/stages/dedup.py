@@ -354,8 +354,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         *_CLUSTER,
     )
     lakehouse.update(COMMITPACKFT_DECISIONS, verdict, DEDUP_VERDICT, when=DEDUP_VERDICT_CHANGED)
-    update_funnel(lakehouse)
-    lakehouse.record_watermarks((COMMITPACKFT, COMMITPACKFT_CANDIDATES, version))
+    update_funnel(lakehouse, (COMMITPACKFT, COMMITPACKFT_CANDIDATES, version))
     counts = {r.dedup_reason: r["count"] for r in found.groupBy("dedup_reason").count().collect()}
     summary.rows_out = counts.pop(None, 0)
     summary.dropped = counts

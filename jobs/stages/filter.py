@@ -277,12 +277,15 @@ FUNNEL_REDACTIONS = (
 )
 
 
-def update_funnel(lakehouse) -> None:
+def update_funnel(lakehouse, *marks: tuple) -> None:
     """Bring the funnel up to the decisions' current version: by their change feed since the
-    version it last read, or counted anew (first run, or a feed that does not reach back)."""
+    version it last read, or counted anew (first run, or a feed that does not reach back). Its
+    watermark is recorded with the caller's ``marks`` (``record_watermarks``), in one commit."""
     version = lakehouse.version(COMMITPACKFT_DECISIONS)
     mark = lakehouse.watermark(COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS)
     if mark == version:
+        if marks:
+            lakehouse.record_watermarks(*marks)
         return
     feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
     if feed is None:
@@ -296,7 +299,7 @@ def update_funnel(lakehouse) -> None:
             delete_when="t.rows + s.rows = 0",
             insert_when="s.rows > 0",
         )
-    lakehouse.record_watermarks((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version))
+    lakehouse.record_watermarks((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version), *marks)
 
 
 def validate(cfg: Settings) -> None:
@@ -353,6 +356,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     version = lakehouse.version(COMMITPACK)
     mark = configuration_fingerprint(cfg, grams)
     rows, gone, summary.details["mode"] = raw_changes(lakehouse, version, mark)
+    decided = []
     if rows is not None:
         progress(COMMAND, f"deciding {len(FILTER_REASONS)} rules ({summary.details['mode']})")
         judged = judge(rows, cfg, token_counter(tokenizer), grams if sets else None).withColumn(
@@ -378,8 +382,8 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         )
         summarize(summary, funnel(judged).collect(), ("fetch", COMMAND))
         summary.rows_in = summary.rows_out + sum(summary.dropped.values())  # every row decided has one decision
-        lakehouse.record_watermarks((COMMITPACKFT_DECISIONS, COMMITPACK, version))
-    update_funnel(lakehouse)
+        decided.append((COMMITPACKFT_DECISIONS, COMMITPACK, version))
+    update_funnel(lakehouse, *decided)
     return summary.finish()
 
 

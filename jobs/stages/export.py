@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -36,7 +37,7 @@ from commitpack.jobs.runtime.storage import FileSystem
 from commitpack.jobs.transforms import redaction, views
 from commitpack.jobs.transforms.changes import changed_values
 from commitpack.schemas.gold import COMMITPACKFT, COMMITPACKFT_FUNNEL
-from commitpack.schemas.settings import RedactSettings, ViewSettings, as_plain, fingerprint
+from commitpack.schemas.settings import ExportSettings, RedactSettings, ViewSettings, as_plain, fingerprint
 from commitpack.udfs import tokens
 
 COMMAND = "export"
@@ -291,6 +292,25 @@ def write_shards(
     out.delete(staging)
 
 
+def write_release(rows: DataFrame, out: FileSystem, section: ExportSettings, shards: dict[str, int], release: str):
+    """The languages' shards (``shards``: language → how many) in ``release``: every format,
+    and the training views (transforms.views) in the first format."""
+    for fmt in section.formats:
+        progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
+        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release), FOLDERS[fmt])
+    for spec in section.views.specs:
+        progress(COMMAND, f"writing the {spec.name} view")
+        shaped = views.view(rows, spec, section.views)
+        write_shards(
+            sharded(shaped, shards, shaped.columns),
+            out,
+            section.formats[0],
+            shards,
+            dict.fromkeys(shards, release),
+            view_folder(spec.name),
+        )
+
+
 def published(out: FileSystem) -> dict | None:
     """What the export at ``out`` holds, from its card's header (None: no card of ours)."""
     text = out.read_text("README.md")
@@ -371,21 +391,13 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     # A release is named by what it holds: a card naming it records this version and these files,
     # so a run that writes it finds no card naming it (a crashed run's folder is written again).
     release = f"v{version}-{files}"
-    for fmt in formats if shards else ():
-        progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
-        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release), FOLDERS[fmt])
-    # Training views (transforms.views), in the first format, in the same releases.
-    for spec in cfg.export.views.specs if shards else ():
-        progress(COMMAND, f"writing the {spec.name} view")
-        shaped = views.view(rows, spec, cfg.export.views)
-        write_shards(
-            sharded(shaped, shards, shaped.columns),
-            out,
-            formats[0],
-            shards,
-            dict.fromkeys(shards, release),
-            view_folder(spec.name),
-        )
+    if shards:
+        # Every format and view reads these rows: decoded from Delta once, not once each.
+        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            write_release(rows, out, cfg.export, shards, release)
+        finally:
+            rows.unpersist()
     for lang, n in per_lang.items():
         # MB as published: the size of the first format's files.
         languages[lang] = {

@@ -255,13 +255,12 @@ class Lakehouse:
         if spec.compact_writes:
             log = FileSystem(self.spark, self.path(spec)).read_text(f"_delta_log/{self.version(spec):020d}.json")
             actions = [json.loads(line) for line in (log or "").splitlines() if line.strip()]
-            written: dict[str, list] = {}  # partition folder → [its values, files this write added]
+            written: dict[str, tuple[dict, int]] = {}  # partition folder → its values, files this write added
             for add in (a["add"] for a in actions if "add" in a):
-                entry = written.setdefault(
-                    partition_folder(add["path"], spec, in_log=True), [add["partitionValues"], 0]
-                )
-                entry[1] += 1
-            self.compact(spec, {folder: (values, added) for folder, (values, added) in sorted(written.items())})
+                folder = partition_folder(add["path"], spec, in_log=True)
+                values, added = written.get(folder, (add["partitionValues"], 0))
+                written[folder] = (values, added + 1)
+            self.compact(spec, dict(sorted(written.items())))
 
     def compact(self, name: str | Table, written: dict[str, tuple[dict[str, str | None], int]]) -> list[str]:
         """Rewrite the partitions of ``written`` (folder → the partition's values, partition column

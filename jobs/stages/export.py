@@ -292,7 +292,9 @@ def write_shards(
     out.delete(staging)
 
 
-def write_release(rows: DataFrame, out: FileSystem, section: ExportSettings, shards: dict[str, int], release: str):
+def write_release(
+    rows: DataFrame, out: FileSystem, section: ExportSettings, shards: dict[str, int], release: str
+) -> None:
     """The languages' shards (``shards``: language → how many) in ``release``: every format,
     and the training views (transforms.views) in the first format."""
     for fmt in section.formats:

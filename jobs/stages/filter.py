@@ -283,23 +283,22 @@ def update_funnel(lakehouse, *marks: tuple) -> None:
     watermark is recorded with the caller's ``marks`` (``record_watermarks``), in one commit."""
     version = lakehouse.version(COMMITPACKFT_DECISIONS)
     mark = lakehouse.watermark(COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS)
-    if mark == version:
-        if marks:
-            lakehouse.record_watermarks(*marks)
-        return
-    feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
-    if feed is None:
-        lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version)))
-    else:
-        lakehouse.merge(
-            COMMITPACKFT_FUNNEL,
-            funnel_changes(feed),
-            update_when="true",
-            assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
-            delete_when="t.rows + s.rows = 0",
-            insert_when="s.rows > 0",
-        )
-    lakehouse.record_watermarks((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version), *marks)
+    if mark != version:
+        feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
+        if feed is None:
+            lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version)))
+        else:
+            lakehouse.merge(
+                COMMITPACKFT_FUNNEL,
+                funnel_changes(feed),
+                update_when="true",
+                assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
+                delete_when="t.rows + s.rows = 0",
+                insert_when="s.rows > 0",
+            )
+        marks = ((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version), *marks)
+    if marks:
+        lakehouse.record_watermarks(*marks)
 
 
 def validate(cfg: Settings) -> None:

@@ -281,7 +281,7 @@ class Lakehouse:
             live: dict[str, list[str]] = {}  # one listing for every partition, not a query each
             for path in current.inputFiles():
                 live.setdefault(partition_folder(path, spec), []).append(path)
-            chosen, count = [], 0
+            chosen: list[tuple[str, int]] = []  # predicate, files it is rewritten into
             for folder, (values, added) in written.items():
                 enough = spec.compact_writes * added
                 if len(live.get(folder, ())) < enough:
@@ -290,22 +290,22 @@ class Lakehouse:
                 small = [size for size in sizes if size < COMPACTED_FILE_BYTES // 2]
                 if len(small) < enough or 8 * sum(small) < sum(sizes):
                     continue
-                chosen.append(partition_predicate(values))
-                count += max(1, math.ceil(sum(sizes) / COMPACTED_FILE_BYTES))
+                chosen.append((partition_predicate(values), max(1, math.ceil(sum(sizes) / COMPACTED_FILE_BYTES))))
             if not chosen:
                 return []
-            where = " OR ".join(f"({p})" for p in chosen if p)
+            where = " OR ".join(f"({p})" for p, _ in chosen if p)
             rows = current.where(where) if where else current
-            keys = (*spec.partition_by, *spec.order_by)
-            layout = (
-                rows.repartitionByRange(count, *keys).sortWithinPartitions(*keys) if keys else rows.repartition(count)
+            writer = (
+                compacted_layout(rows, spec, chosen)
+                .write.format("delta")
+                .mode("overwrite")
+                .option("dataChange", "false")
             )
-            writer = layout.write.format("delta").mode("overwrite").option("dataChange", "false")
             if where:
                 writer = writer.option("replaceWhere", where)
             with self._writing(spec):
                 writer.save(self.path(spec))
-            return [p or "all" for p in chosen]
+            return [p or "all" for p, _ in chosen]
 
         return retry_conflicts(rewrite, self.commit_retries)
 
@@ -432,6 +432,24 @@ def conform(rows: DataFrame, spec: Table, flags: bool = False) -> DataFrame:
     declared = [F.col(f"`{f.name}`").cast(f.dataType).alias(f.name) for f in spec.schema.fields]
     extra = [F.col(f"`{c}`") for c in rows.columns if flags and c.startswith("_")]
     return rows.select(*declared, *extra)
+
+
+def compacted_layout(rows: DataFrame, spec: Table, partitions: list[tuple[str, int]]) -> DataFrame:
+    """``rows`` of ``partitions`` (predicate, files to write) laid out for one sorted write: each
+    file is a slot that one task writes whole. A partition of n files is split into n slots by a
+    hash of its first sort column (a repository's rows stay together), so a small partition comes
+    out as one file, not as pieces that would count as small files toward the next compaction (as
+    range bounds over every partition's rows would cut it)."""
+    spread = F.xxhash64(*(spec.order_by[:1] or spec.keys))
+    slot, first = None, 0
+    for predicate, files in partitions:
+        value = F.lit(first) + F.pmod(spread, F.lit(files)) if files > 1 else F.lit(first)
+        if not predicate:  # the whole (unpartitioned) table
+            slot = value
+        else:
+            slot = F.when(F.expr(predicate), value) if slot is None else slot.when(F.expr(predicate), value)
+        first += files
+    return rows.repartition(first, slot.alias("_slot")).sortWithinPartitions(*spec.partition_by, *spec.order_by)
 
 
 def partition_predicate(values: dict[str, str | None]) -> str:

@@ -92,3 +92,22 @@ def test_compaction_counts_writes_not_files(spark, lakehouse):
     assert [r.repo_name for r in spark.read.parquet(only).collect()] == [*(f"o/r{i}" for i in range(8)), "o/r9"]
     assert len(files("mit")) == 1
     assert lakehouse.read(spec).count() == 10
+
+
+def test_compaction_writes_each_small_partition_as_one_file(spark, lakehouse):
+    """Two partitions of unequal size compacted in one write: each comes out as one sorted file,
+    not cut where the rows of both would split evenly."""
+    spec = dataclasses.replace(REPO_LICENSES, partition_by=("license",), order_by=("repo_name",), compact_writes=2)
+    waves = (
+        [(f"o/m{i}", "mit") for i in (9, 3, 7, 1, 5)] + [("o/i2", "isc")],
+        [(f"o/m{i}", "mit") for i in (8, 2, 6, 0, 4)] + [("o/i1", "isc")],
+    )
+    for wave in waves:
+        lakehouse.append(spec, rows(spark, *wave).repartition(1))
+    by_partition = {}
+    for path in lakehouse.read(spec).inputFiles():
+        by_partition.setdefault(Path(path).parent.name, []).append(path)
+    assert sorted(by_partition) == ["license=isc", "license=mit"]
+    for folder, (only,) in sorted(by_partition.items()):
+        names = [r.repo_name for r in spark.read.parquet(only).collect()]
+        assert names == sorted(names) and len(names) == (2 if folder == "license=isc" else 10)

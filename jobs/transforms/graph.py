@@ -1,18 +1,21 @@
-"""Connected components of a graph given as an edge DataFrame, without collecting it.
+"""Connected components of a graph given as an edge DataFrame.
 
 Large-star / small-star (Kiveris et al., "Connected Components in MapReduce and Beyond",
 SoCC 2014): every round links each node to the smallest node of its neighbourhood, until
 nothing changes. Each component's label is its smallest node, so the result does not depend
-on partitioning or on the order of the edges. Used for fork networks (fetch) and for clusters
-of near-duplicate changes (dedup).
+on partitioning or on the order of the edges. A graph of at most ``DRIVER_EDGES`` edges (an
+increment's links) is collected and solved by union-find on the driver instead: a round costs
+several Spark jobs whatever the graph's size. Used for clusters of near-duplicate changes (dedup).
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
 
 MAX_ROUNDS = 64
+DRIVER_EDGES = 200_000
 
 
 def _canonical(edges: DataFrame) -> DataFrame:
@@ -58,10 +61,37 @@ def _is_star_forest(edges: DataFrame) -> bool:
     )
 
 
-def connected_components(edges: DataFrame) -> DataFrame:
+def _components_on_driver(edges: DataFrame, pairs: list) -> DataFrame:
+    """(node, component) of the canonical ``edges``, collected as ``pairs``, by union-find. Python
+    orders the collected values as Spark does (numbers, strings by code point as UTF-8 bytes are,
+    structs field by field), so the labels are the same smallest nodes."""
+    parent: dict = {}
+
+    def root(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    kind = edges.schema["a"].dataType
+    schema = StructType([StructField("node", kind, False), StructField("component", kind, False)])
+    return edges.sparkSession.createDataFrame([(node, root(node)) for node in parent], schema)
+
+
+def connected_components(edges: DataFrame, driver_edges: int = DRIVER_EDGES) -> DataFrame:
     """``edges`` (src, dst) → (node, component) for every node that has an edge; a component is
-    labelled by its smallest node. Node type: any orderable column type."""
+    labelled by its smallest node. Node type: any orderable column type (no floats: NaN orders
+    differently in Python). Graphs of at most ``driver_edges`` edges are solved on the driver."""
     current = _canonical(edges).localCheckpoint()
+    if driver_edges:
+        pairs = current.limit(driver_edges + 1).collect()
+        if len(pairs) <= driver_edges:
+            return _components_on_driver(current, pairs)
     rounds = 0
     while not _is_star_forest(current):  # near-duplicate pairs usually are stars already
         if rounds == MAX_ROUNDS:

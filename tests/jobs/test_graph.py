@@ -44,23 +44,46 @@ def graphs():
     }
 
 
+# On the driver (the default for graphs this small), and in Spark's rounds (none on the driver).
+PATHS = {"driver": {}, "spark": {"driver_edges": 0}}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("name", list(graphs()))
-def test_components_match_union_find(spark, name):
+def test_components_match_union_find(spark, name, path):
     edges = graphs()[name]
-    got = {
-        r.node: r.component for r in connected_components(spark.createDataFrame(edges, "src long, dst long")).collect()
-    }
+    frame = spark.createDataFrame(edges, "src long, dst long")
+    got = {r.node: r.component for r in connected_components(frame, **PATHS[path]).collect()}
     expected = {n: c for n, c in reference([e for e in edges if e[0] != e[1]]).items()}
     assert got == expected
 
 
-def test_string_nodes_and_partitioning_do_not_change_labels(spark):
+@pytest.mark.parametrize("path", list(PATHS))
+def test_string_nodes_and_partitioning_do_not_change_labels(spark, path):
     edges = [("octo/b", "octo/a"), ("octo/c", "octo/b"), ("zed/x", "acme/y")]
     one = spark.createDataFrame(edges, "src string, dst string").coalesce(1)
     many = spark.createDataFrame(edges * 3, "src string, dst string").repartition(7)
-    label = lambda df: sorted((r.node, r.component) for r in connected_components(df).collect())  # noqa: E731
+    label = lambda df: sorted((r.node, r.component) for r in connected_components(df, **PATHS[path]).collect())  # noqa: E731
     assert (
         label(one)
         == label(many)
         == [("acme/y", "acme/y"), ("octo/a", "octo/a"), ("octo/b", "octo/a"), ("octo/c", "octo/a"), ("zed/x", "acme/y")]
+    )
+
+
+def test_struct_nodes_get_the_same_labels_on_the_driver_as_in_spark(spark):
+    """Nodes as dedup builds them, (kind, id) structs with ids whose code points sort differently
+    from UTF-16 units (an astral character against one just below the surrogates)."""
+    ids = ["b", "a", "\ufb01x", "\U0001f600y", "\u00e9", "c"]
+    edges = [((i % 2, ids[i]), (j % 3, ids[j])) for i, j in [(0, 1), (2, 3), (3, 4), (5, 5), (1, 5)]]
+    frame = spark.createDataFrame(edges, "src struct<kind:int,id:string>, dst struct<kind:int,id:string>")
+    on_driver, in_spark = (
+        sorted((tuple(r.node), tuple(r.component)) for r in connected_components(frame, **options).collect())
+        for options in PATHS.values()
+    )
+    b, fi, smile, e = (0, "b"), (0, ids[2]), (0, ids[3]), (1, ids[4])
+    assert (
+        on_driver
+        == in_spark
+        == [(b, b), (fi, fi), (smile, fi), ((1, "a"), b), ((1, "c"), b), (e, e), ((1, ids[3]), e), ((2, "c"), b)]
     )

@@ -5,7 +5,7 @@ of their contents but not their changed lines. Two candidates are linked when th
 normalized old and new contents or their changed lines and subject (exact duplicates), or their
 change texts (subject and changed lines) are equal or share a MinHash LSH band and have an exact
 shingle Jaccard similarity of at least ``threshold`` (near duplicates). A cluster is a connected
-component of the links (large-star/small-star, no collect), named by its smallest commit; each
+component of the links (``transforms.graph``), named by its smallest commit; each
 keeps its earliest commit (ties: the smallest sha), so the survivors depend only on the input.
 
 Incremental: ``gold.dedup_keys`` holds every candidate's exact keys, change-text key and cluster,

@@ -6,24 +6,22 @@ from commitpack.jobs.transforms.graph import connected_components
 
 
 def reference(edges):
-    parent = {}
-
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    """Each node's smallest reachable node, by a search from every node not yet reached (another
+    algorithm than either of the module's)."""
+    neighbours = {}
     for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    nodes = {n for e in edges for n in e}
-    groups = {}
-    for n in nodes:
-        groups.setdefault(find(n), []).append(n)
-    return {n: min(members) for members in groups.values() for n in members}
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    labels = {}
+    for start in neighbours:
+        if start in labels:
+            continue
+        reached, frontier = {start}, [start]
+        while frontier:
+            frontier = [n for node in frontier for n in neighbours[node] if n not in reached]
+            reached.update(frontier)
+        labels.update(dict.fromkeys(reached, min(reached)))
+    return labels
 
 
 def graphs():

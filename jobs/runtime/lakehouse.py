@@ -436,10 +436,11 @@ def conform(rows: DataFrame, spec: Table, flags: bool = False) -> DataFrame:
 
 def compacted_layout(rows: DataFrame, spec: Table, partitions: list[tuple[str, int]]) -> DataFrame:
     """``rows`` of ``partitions`` (predicate, files to write) laid out for one sorted write: each
-    file is a slot that one task writes whole. A partition of n files is split into n slots by a
-    hash of its first sort column (a repository's rows stay together), so a small partition comes
-    out as one file, not as pieces that would count as small files toward the next compaction (as
-    range bounds over every partition's rows would cut it)."""
+    file is a slot that one task writes whole (the slot is the task's number, not hashed into
+    one, so no two slots share a task). A partition of n files is split into n slots by a hash of
+    its first sort column (a repository's rows stay together), so a small partition comes out as
+    one file, not as pieces that would count as small files toward the next compaction (as range
+    bounds over every partition's rows would cut it)."""
     spread = F.xxhash64(*(spec.order_by[:1] or spec.keys))
     slot, first = None, 0
     for predicate, files in partitions:
@@ -449,7 +450,7 @@ def compacted_layout(rows: DataFrame, spec: Table, partitions: list[tuple[str, i
         else:
             slot = F.when(F.expr(predicate), value) if slot is None else slot.when(F.expr(predicate), value)
         first += files
-    return rows.repartition(first, slot.alias("_slot")).sortWithinPartitions(*spec.partition_by, *spec.order_by)
+    return sorted_within(rows.repartitionById(first, slot.cast("int")), (*spec.partition_by, *spec.order_by))
 
 
 def partition_predicate(values: dict[str, str | None]) -> str:
@@ -473,4 +474,9 @@ def partition_folder(path: str, spec: Table, in_log: bool = False) -> str:
 
 def ordered(rows: DataFrame, spec: Table) -> DataFrame:
     """Rows sorted within each task as the table's files keep them."""
-    return rows.sortWithinPartitions(*spec.order_by) if spec.order_by else rows
+    return sorted_within(rows, spec.order_by)
+
+
+def sorted_within(rows: DataFrame, columns: tuple[str, ...]) -> DataFrame:
+    """Rows sorted by ``columns`` within each task; unchanged when there are none."""
+    return rows.sortWithinPartitions(*columns) if columns else rows

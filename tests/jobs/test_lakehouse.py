@@ -4,6 +4,7 @@ from pathlib import Path
 
 from delta.tables import DeltaTable
 
+from commitpack.jobs.runtime import lakehouse as lakehouse_module
 from commitpack.schemas.silver import REPO_LICENSES
 
 
@@ -111,3 +112,27 @@ def test_compaction_writes_each_small_partition_as_one_file(spark, lakehouse):
     for folder, (only,) in sorted(by_partition.items()):
         names = [r.repo_name for r in spark.read.parquet(only).collect()]
         assert names == sorted(names) and len(names) == (2 if folder == "license=isc" else 10)
+
+
+def test_a_partition_worth_two_files_is_compacted_into_two_whole_sorted_files(spark, lakehouse, monkeypatch):
+    """Files of about 2.2 appended files' bytes: three appends of one file each to a partition
+    compact it into two files, its two slots, each written whole by its own task (slot numbers
+    hashed into tasks would put both in one), rows sorted and split by repository."""
+    spec = dataclasses.replace(REPO_LICENSES, partition_by=("license",), order_by=("repo_name",), compact_writes=3)
+    waves = [[(f"o/m{wave}{i}", "mit") for i in range(8)] for wave in range(3)]
+    for wave in waves[:2]:
+        lakehouse.append(spec, rows(spark, *wave).repartition(1))
+    sizes = [Path(f.removeprefix("file:")).stat().st_size for f in lakehouse.read(spec).inputFiles()]
+    monkeypatch.setattr(lakehouse_module, "COMPACTED_FILE_BYTES", int(2.2 * max(sizes)))
+    lakehouse.append(spec, rows(spark, *waves[2]).repartition(1))
+    files = [[r.repo_name for r in spark.read.parquet(path).collect()] for path in lakehouse.read(spec).inputFiles()]
+    assert len(files) == 2 and all(names == sorted(names) for names in files)
+    assert sorted(name for names in files for name in names) == sorted(name for wave in waves for name, _ in wave)
+
+
+def test_a_table_without_partitions_or_order_is_compacted(spark, lakehouse):
+    spec = dataclasses.replace(REPO_LICENSES, compact_writes=2)
+    for name in ("o/b", "o/a"):
+        lakehouse.append(spec, rows(spark, (name, "mit")).coalesce(1))
+    assert len(lakehouse.read(spec).inputFiles()) == 1
+    assert table(lakehouse) == [("o/a", "mit"), ("o/b", "mit")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import DataType, IntegralType, StringType, StructField, StructType
 
 MAX_ROUNDS = 64
 DRIVER_EDGES = 200_000
@@ -61,10 +61,24 @@ def _is_star_forest(edges: DataFrame) -> bool:
     )
 
 
+def _orders_as_spark(kind: DataType) -> bool:
+    """True when Python orders collected values of ``kind`` as Spark does: integers, strings (by
+    code point, as Spark compares their UTF-8 bytes) and structs of these field by field. Not
+    binary (collected as unhashable bytearray), arrays (lists), floats (NaN) or the rest."""
+    if isinstance(kind, StructType):
+        return all(_orders_as_spark(field.dataType) for field in kind.fields)
+    return isinstance(kind, (IntegralType, StringType))
+
+
+def _has_null_field(value) -> bool:
+    """True when a collected struct holds a null at any depth (Spark orders it first; Python
+    cannot compare it)."""
+    return isinstance(value, tuple) and any(part is None or _has_null_field(part) for part in value)
+
+
 def _components_on_driver(edges: DataFrame, pairs: list) -> DataFrame:
-    """(node, component) of the canonical ``edges``, collected as ``pairs``, by union-find. Python
-    orders the collected values as Spark does (numbers, strings by code point as UTF-8 bytes are,
-    structs field by field), so the labels are the same smallest nodes."""
+    """(node, component) of the canonical ``edges``, collected as ``pairs``, by union-find, with
+    the same smallest-node labels as Spark (``_orders_as_spark``)."""
     parent: dict = {}
 
     def root(node):
@@ -85,12 +99,13 @@ def _components_on_driver(edges: DataFrame, pairs: list) -> DataFrame:
 
 def connected_components(edges: DataFrame, driver_edges: int = DRIVER_EDGES) -> DataFrame:
     """``edges`` (src, dst) → (node, component) for every node that has an edge; a component is
-    labelled by its smallest node. Node type: any orderable column type (no floats: NaN orders
-    differently in Python). Graphs of at most ``driver_edges`` edges are solved on the driver."""
+    labelled by its smallest node. Node type: any orderable column type but floats (NaN). Graphs
+    of at most ``driver_edges`` edges are solved on the driver when Python orders their nodes as
+    Spark does (integers, strings, structs of these without nulls)."""
     current = _canonical(edges).localCheckpoint()
-    if driver_edges:
-        pairs = current.limit(driver_edges + 1).collect()
-        if len(pairs) <= driver_edges:
+    if driver_edges and _orders_as_spark(current.schema["a"].dataType) and current.count() <= driver_edges:
+        pairs = current.collect()
+        if not any(_has_null_field(node) for pair in pairs for node in pair):
             return _components_on_driver(current, pairs)
     rounds = 0
     while not _is_star_forest(current):  # near-duplicate pairs usually are stars already

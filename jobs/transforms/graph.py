@@ -4,8 +4,8 @@ Large-star / small-star (Kiveris et al., "Connected Components in MapReduce and 
 SoCC 2014): every round links each node to the smallest node of its neighbourhood, until
 nothing changes. Each component's label is its smallest node, so the result does not depend
 on partitioning or on the order of the edges. A graph of at most ``DRIVER_EDGES`` edges (an
-increment's links) is collected and solved by union-find on the driver instead: a round costs
-several Spark jobs whatever the graph's size. Used for clusters of near-duplicate changes (dedup).
+increment's links) whose nodes Python orders as Spark does is collected and solved by union-find
+on the driver instead: a round costs several Spark jobs whatever the graph's size. Used for clusters of near-duplicate changes (dedup).
 """
 
 from __future__ import annotations
@@ -62,12 +62,14 @@ def _is_star_forest(edges: DataFrame) -> bool:
 
 
 def _orders_as_spark(kind: DataType) -> bool:
-    """True when Python orders collected values of ``kind`` as Spark does: integers, strings (by
-    code point, as Spark compares their UTF-8 bytes) and structs of these field by field. Not
-    binary (collected as unhashable bytearray), arrays (lists), floats (NaN) or the rest."""
+    """True when Python orders collected values of ``kind`` as Spark does: integers, strings of
+    the binary collation (by code point, as Spark compares their UTF-8 bytes) and structs of these
+    field by field. Not collated strings (``UTF8_LCASE`` makes "A" equal "a"), binary (collected
+    as bytes or, by a Spark setting, as unhashable bytearrays), arrays (lists), floats (NaN,
+    -0.0) or the rest."""
     if isinstance(kind, StructType):
         return all(_orders_as_spark(field.dataType) for field in kind.fields)
-    return isinstance(kind, (IntegralType, StringType))
+    return isinstance(kind, IntegralType) or (isinstance(kind, StringType) and kind.isUTF8BinaryCollation())
 
 
 def _has_null_field(value) -> bool:
@@ -99,9 +101,10 @@ def _components_on_driver(edges: DataFrame, pairs: list) -> DataFrame:
 
 def connected_components(edges: DataFrame, driver_edges: int = DRIVER_EDGES) -> DataFrame:
     """``edges`` (src, dst) → (node, component) for every node that has an edge; a component is
-    labelled by its smallest node. Node type: any orderable column type but floats (NaN). Graphs
-    of at most ``driver_edges`` edges are solved on the driver when Python orders their nodes as
-    Spark does (integers, strings, structs of these without nulls)."""
+    labelled by its smallest node. Node type: any orderable column type. Graphs of at most
+    ``driver_edges`` edges are solved on the driver when Python orders their nodes as Spark does
+    (``_orders_as_spark``: integers, strings, structs of these; a null field, known only once
+    the nodes are collected, sends them to Spark's rounds too)."""
     current = _canonical(edges).localCheckpoint()
     if driver_edges and _orders_as_spark(current.schema["a"].dataType) and current.count() <= driver_edges:
         pairs = current.collect()

@@ -25,7 +25,6 @@ from commitpack.jobs.rules import first_failure
 from commitpack.jobs.rules.commitpackft import clean_subject, metadata_rules
 from commitpack.jobs.runtime.command import add_git_options, stage_main
 from commitpack.jobs.runtime.report import StageSummary, progress
-from commitpack.jobs.transforms.partitioning import spread
 from commitpack.schemas.executors import FETCHED, TRANSFER_STATS
 from commitpack.schemas.gold import COMMITPACK
 from commitpack.schemas.settings import FetchSettings, FilterSettings, GitSettings, Settings
@@ -112,10 +111,15 @@ def fetch_input(rows: DataFrame) -> DataFrame:
     )  # fmt: skip
 
 
+def placed(inputs: DataFrame, partitions: int) -> DataFrame:
+    """``inputs`` in ``partitions`` tasks, each unit in the task its slot names (a slot is a task's
+    number, not a value hashed into one: two slots never share a task), in reading order."""
+    return inputs.repartitionById(partitions, "slot").sortWithinPartitions("unit", "new_path", "committed_at", "commit")
+
+
 def read_contents(inputs: DataFrame, git: GitSettings, settings: FetchSettings, partitions: int) -> DataFrame:
     """The unpruned rows read on the executors, each unit in the task its slot names."""
-    placed = spread(inputs, "slot", partitions).sortWithinPartitions("unit", "new_path", "committed_at", "commit")
-    return placed.mapInArrow(lambda batches: fetch_partition(batches, git, settings), FETCHED)
+    return placed(inputs, partitions).mapInArrow(lambda batches: fetch_partition(batches, git, settings), FETCHED)
 
 
 def pruned_rows(inputs: DataFrame) -> DataFrame:

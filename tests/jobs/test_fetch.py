@@ -16,7 +16,6 @@ from pyspark.testing import assertDataFrameEqual
 
 from commitpack.jobs.runtime.lakehouse import Lakehouse
 from commitpack.jobs.stages import fetch, index, ingest_bigquery, ingest_gharchive
-from commitpack.jobs.transforms.partitioning import spread
 from commitpack.schemas.silver import COMMIT_INDEX
 
 
@@ -319,7 +318,7 @@ def test_a_large_repository_is_read_by_several_tasks_at_once(spark):
         F.col("id").cast("timestamp").alias("committed_at"),
     )
     units = fetch.work_units(rows, batch_rows=2000, partitions=8)
-    placed = spread(units, "slot", 8).select("unit", F.spark_partition_id().alias("task")).distinct().collect()
+    placed = fetch.placed(units, 8).select("unit", F.spark_partition_id().alias("task")).distinct().collect()
     tasks_per_unit = {}
     for row in placed:
         tasks_per_unit.setdefault(row.unit, set()).add(row.task)

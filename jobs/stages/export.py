@@ -23,6 +23,7 @@ import dataclasses
 import math
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -57,6 +58,7 @@ COLUMNS = (
 )
 EXTENSIONS = {"jsonl": "jsonl", "parquet": "parquet"}
 FOLDERS = {"jsonl": "data", "parquet": "parquet"}
+STAGING = "_staging"  # where Spark writes a release's files before they are renamed into place
 
 
 def add_arguments(parser, within_pipeline: bool = False) -> None:
@@ -274,7 +276,7 @@ def write_shards(
     """One file per (language, shard) of ``sharded`` rows, renamed to the datasets layout in the
     language's release folder under ``root``."""
     ext = EXTENSIONS[fmt]
-    staging = f"_staging_{fmt}"
+    staging = f"{STAGING}/{root}"
     out.delete(staging)
     writer = rows.write.partitionBy("part", "shard").mode("overwrite")
     if fmt == "jsonl":
@@ -296,21 +298,31 @@ def write_release(
     rows: DataFrame, out: FileSystem, section: ExportSettings, shards: dict[str, int], release: str
 ) -> None:
     """The languages' shards (``shards``: language → how many) in ``release``: every format,
-    and the training views (transforms.views) in the first format."""
-    for fmt in section.formats:
-        progress(COMMAND, f"writing {fmt} shards for {len(shards)} language(s)")
-        write_shards(sharded(rows, shards), out, fmt, shards, dict.fromkeys(shards, release), FOLDERS[fmt])
+    and the training views (transforms.views) in the first format. The writes run side by side:
+    an increment's are small jobs whose fixed costs (planning, committing and renaming files)
+    would otherwise add up one after another."""
+    releases = dict.fromkeys(shards, release)
+    writes = [(f"{fmt} shards", sharded(rows, shards), fmt, FOLDERS[fmt]) for fmt in section.formats]
     for spec in section.views.specs:
-        progress(COMMAND, f"writing the {spec.name} view")
         shaped = views.view(rows, spec, section.views)
-        write_shards(
-            sharded(shaped, shards, shaped.columns),
-            out,
-            section.formats[0],
-            shards,
-            dict.fromkeys(shards, release),
-            view_folder(spec.name),
+        writes.append(
+            (
+                f"the {spec.name} view",
+                sharded(shaped, shards, shaped.columns),
+                section.formats[0],
+                view_folder(spec.name),
+            )
         )
+    progress(COMMAND, f"writing {', '.join(w[0] for w in writes)} for {len(shards)} language(s)")
+
+    def write(job):
+        _, frame, fmt, root = job
+        write_shards(frame, out, fmt, shards, releases, root)
+
+    out.delete(STAGING)
+    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        list(pool.map(write, writes))  # raises the first failure
+    out.delete(STAGING)
 
 
 def published(out: FileSystem) -> dict | None:

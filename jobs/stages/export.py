@@ -302,27 +302,22 @@ def write_release(
     an increment's are small jobs whose fixed costs (planning, committing and renaming files)
     would otherwise add up one after another."""
     releases = dict.fromkeys(shards, release)
-    writes = [(f"{fmt} shards", sharded(rows, shards), fmt, FOLDERS[fmt]) for fmt in section.formats]
+    writes = {f"{fmt} shards": (sharded(rows, shards), fmt, FOLDERS[fmt]) for fmt in section.formats}
     for spec in section.views.specs:
         shaped = views.view(rows, spec, section.views)
-        writes.append(
-            (
-                f"the {spec.name} view",
-                sharded(shaped, shards, shaped.columns),
-                section.formats[0],
-                view_folder(spec.name),
-            )
+        writes[f"the {spec.name} view"] = (
+            sharded(shaped, shards, shaped.columns),
+            section.formats[0],
+            view_folder(spec.name),
         )
-    progress(COMMAND, f"writing {', '.join(w[0] for w in writes)} for {len(shards)} language(s)")
-
-    def write(job):
-        _, frame, fmt, root = job
-        write_shards(frame, out, fmt, shards, releases, root)
-
-    out.delete(STAGING)
+    progress(COMMAND, f"writing {', '.join(writes)} for {len(shards)} language(s)")
     with ThreadPoolExecutor(max_workers=len(writes)) as pool:
-        list(pool.map(write, writes))  # raises the first failure
-    out.delete(STAGING)
+        running = [
+            pool.submit(write_shards, frame, out, fmt, shards, releases, root) for frame, fmt, root in writes.values()
+        ]
+        for write in running:
+            write.result()  # raises the first failure
+    out.delete(STAGING)  # each write removed its own folder; this removes their parents
 
 
 def published(out: FileSystem) -> dict | None:

@@ -323,16 +323,19 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         written = lakehouse.sync(COMMITPACKFT, commitpackft_rows(candidates, survivors, cfg.redact))
     else:
         gone = removed.join(members, "commit", "left_anti").localCheckpoint()
-        lakehouse.merge(
-            DEDUP_KEYS, flagged(keys, gone), update_when="changed", delete_when="s._gone", insert_when="NOT s._gone"
-        )
         # Texts no candidate has any more: a text proposed with one must not be linked through it.
+        # Checkpointed before the keys merge: ``state`` reads the table as it is when an action
+        # runs, and after that merge it no longer holds the commits that left.
         orphans = (
             state.join(gone, "commit", "left_semi")
             .select("text_key")
             .join(state.join(gone, "commit", "left_anti"), "text_key", "left_anti")
             .join(members, "text_key", "left_anti")
             .distinct()
+            .localCheckpoint()
+        )
+        lakehouse.merge(
+            DEDUP_KEYS, flagged(keys, gone), update_when="changed", delete_when="s._gone", insert_when="NOT s._gone"
         )
         lakehouse.merge(
             DEDUP_BANDS, flagged(unseen, orphans, key="text_key"), delete_when="s._gone", insert_when="NOT s._gone"

@@ -149,3 +149,41 @@ def test_increments_end_where_one_run_ends(spark, run_stage, sample_rows, sample
     for spec in COMPARED:
         assert table(stepwise, spec) == table(once, spec), spec.name
     assert exported(tmp_path / "stepwise-export") == exported(tmp_path / "once-export")
+
+
+def test_candidates_that_leave_take_their_clusters_and_texts_with_them(
+    spark, run_stage, sample_rows, sample_cfg, tmp_path
+):
+    """Two candidates leave (their re-fetch fails, so the filter drops them): an original whose
+    later duplicate then survives, and a survivor alone in its cluster, whose change text no other
+    candidate has. The tables end as one run over the final raw rows ends them."""
+    raw, commits, _ = sample_rows
+    cfg = sample_cfg(tmp_path / "mirrors", "quality.enabled=false")
+    once = Lakehouse(spark, str(tmp_path / "once"))
+    stepwise = Lakehouse(spark, str(tmp_path / "stepwise"))
+    stepwise.append(COMMITPACK, raw)
+    for module in (filter, dedup):
+        run_stage(module, spark, stepwise, cfg)
+
+    keys = stepwise.read(DEDUP_KEYS)
+    alone = keys.groupBy("text_key").count().where("count = 1").join(keys, "text_key").select("commit", "cluster")
+    lonely = sorted(r.commit for r in alone.where(F.col("commit") == F.col("cluster")).collect())[0]
+    original, duplicate = commits["tk-strip"], commits["app-strip"]
+    leaving = [original, lonely]
+    assert {original} == {
+        r.commit for r in stepwise.read(COMMITPACKFT).where(F.col("commit").isin(original, duplicate)).collect()
+    }
+
+    gone = F.col("commit").isin(leaving)
+    final = raw.withColumns({c: F.when(gone, v).otherwise(F.col(c)) for c, v in FAILED.items()})
+    stepwise.merge(COMMITPACK, final.where(gone), update_when="true")
+    for module in (filter, dedup):
+        run_stage(module, spark, stepwise, cfg)
+    once.append(COMMITPACK, final)
+    for module in (filter, dedup):
+        run_stage(module, spark, once, cfg)
+
+    survivors = {r.commit for r in stepwise.read(COMMITPACKFT).select("commit").collect()}
+    assert duplicate in survivors and not set(leaving) & survivors
+    for spec in COMPARED:
+        assert table(stepwise, spec) == table(once, spec), spec.name

@@ -176,7 +176,9 @@ def link(
         known = texts.join(rest.select("text_key").distinct(), "text_key", "left_semi")
         pairs = similar_pairs(unseen, known, section.minhash).localCheckpoint()
     else:
-        unseen = unseen.withColumn("bands", F.array().cast(DEDUP_BANDS.schema["bands"].dataType))
+        # Materialized in both branches: the caller writes ``state`` before it writes these rows,
+        # and a Delta read is not pinned to the version it was planned on.
+        unseen = unseen.withColumn("bands", F.array().cast(DEDUP_BANDS.schema["bands"].dataType)).localCheckpoint()
         pairs = None
 
     edges = [new.select(node(COMMIT, "commit").alias("src"), node(kind, HUBS[kind]).alias("dst")) for kind in hubs]

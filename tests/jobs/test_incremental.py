@@ -151,23 +151,29 @@ def test_increments_end_where_one_run_ends(spark, run_stage, sample_rows, sample
     assert exported(tmp_path / "stepwise-export") == exported(tmp_path / "once-export")
 
 
-def test_candidates_that_leave_take_their_clusters_and_texts_with_them(
-    spark, run_stage, sample_rows, sample_cfg, tmp_path
+@pytest.mark.parametrize("near", [True, False], ids=["exact-and-near", "exact-only"])
+def test_candidates_that_leave_or_return_end_where_one_run_ends(
+    spark, run_stage, sample_rows, sample_cfg, tmp_path, near
 ):
-    """Two candidates leave (their re-fetch fails, so the filter drops them): an original whose
-    later duplicate then survives, and a survivor alone in its cluster, whose change text no other
-    candidate has. The tables end as one run over the final raw rows ends them."""
+    """Candidates leave and come back, under both kinds of dedup. A second run has two candidates
+    leave (their re-fetch fails, so the filter drops them): an original whose later duplicate then
+    survives, and a survivor alone in its cluster, whose change text no other candidate has; a
+    third survivor's raw row is deleted. A third run brings that row back, its change text new to
+    the bands again. The tables end as one run over the final raw rows ends them."""
     raw, commits, _ = sample_rows
-    cfg = sample_cfg(tmp_path / "mirrors", "quality.enabled=false")
+    cfg = sample_cfg(tmp_path / "mirrors", "quality.enabled=false", f"dedup.near={str(near).lower()}")
     once = Lakehouse(spark, str(tmp_path / "once"))
     stepwise = Lakehouse(spark, str(tmp_path / "stepwise"))
-    stepwise.append(COMMITPACK, raw)
-    for module in (filter, dedup):
-        run_stage(module, spark, stepwise, cfg)
 
+    def run_both(lakehouse):
+        for module in (filter, dedup):
+            run_stage(module, spark, lakehouse, cfg)
+
+    stepwise.append(COMMITPACK, raw)
+    run_both(stepwise)
     keys = stepwise.read(DEDUP_KEYS)
     alone = keys.groupBy("text_key").count().where("count = 1").join(keys, "text_key").select("commit", "cluster")
-    lonely = sorted(r.commit for r in alone.where(F.col("commit") == F.col("cluster")).collect())[0]
+    lonely, returning = sorted(r.commit for r in alone.where(F.col("commit") == F.col("cluster")).collect())[:2]
     original, duplicate = commits["tk-strip"], commits["app-strip"]
     leaving = [original, lonely]
     assert {original} == {
@@ -177,13 +183,15 @@ def test_candidates_that_leave_take_their_clusters_and_texts_with_them(
     gone = F.col("commit").isin(leaving)
     final = raw.withColumns({c: F.when(gone, v).otherwise(F.col(c)) for c, v in FAILED.items()})
     stepwise.merge(COMMITPACK, final.where(gone), update_when="true")
-    for module in (filter, dedup):
-        run_stage(module, spark, stepwise, cfg)
+    stepwise.delete(COMMITPACK, raw.where(F.col("commit") == returning).select("commit"))
+    run_both(stepwise)
+    assert returning not in {r.commit for r in stepwise.read(DEDUP_KEYS).select("commit").collect()}
+    stepwise.append(COMMITPACK, raw.where(F.col("commit") == returning))
+    run_both(stepwise)
     once.append(COMMITPACK, final)
-    for module in (filter, dedup):
-        run_stage(module, spark, once, cfg)
+    run_both(once)
 
     survivors = {r.commit for r in stepwise.read(COMMITPACKFT).select("commit").collect()}
-    assert duplicate in survivors and not set(leaving) & survivors
+    assert {duplicate, returning} <= survivors and not set(leaving) & survivors
     for spec in COMPARED:
         assert table(stepwise, spec) == table(once, spec), spec.name

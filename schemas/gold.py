@@ -167,7 +167,8 @@ DEDUP_BANDS = Table(
 
 COMMITPACKFT_FUNNEL = Table(
     name="gold.commitpackft_funnel",
-    produced_by="filter",
+    # Counted from the decisions' change feed by dedup, whose verdicts end the way.
+    produced_by="dedup",
     description="Rows and bytes dropped per step, rule and language on the way from CommitPack to CommitPackFT "
     "(reason null: the rows kept).",
     keys=("step", "reason", "lang"),

@@ -22,18 +22,6 @@ STAGE_RUNS = Table(
     ),
 )
 
-WATERMARKS = Table(
-    name="meta.watermarks",
-    description="How far each derived table has read its source: target holds everything source held at version.",
-    keys=("target", "source"),
-    schema=struct(
-        required("target", StringType()),
-        required("source", StringType()),
-        required("version", LongType(), "the source's Delta table version"),
-        required("updated_at", TimestampType()),
-    ),
-)
-
 STAGE_LEASES = Table(
     name="meta.stage_leases",
     description="The stages running on this lakehouse now: one row per stage, held by one run at a time.",

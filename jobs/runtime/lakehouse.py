@@ -5,18 +5,20 @@ optionally update what changed) or replaces what it recomputed. Every write foll
 declared storage: Parquet codec, rows sorted within files (``Table.order_by``).
 
 A derived table follows its source through the source's change feed: ``changes`` reads what
-changed between two versions, and ``meta.watermarks`` records the version a target has read.
+changed between two versions, and a target's table properties record the version of each source
+it has read (``watermark``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import unquote
 
@@ -26,9 +28,8 @@ from pyspark.sql.utils import AnalysisException
 
 from commitpack.jobs.runtime.errors import JobError
 from commitpack.jobs.runtime.storage import FileSystem, normalize_root
-from commitpack.schemas.meta import WATERMARKS
 from commitpack.schemas.table import Table, sql_literal
-from commitpack.schemas.tables import table
+from commitpack.schemas.tables import TABLES, table
 
 MAX_PRUNED_PARTITIONS = 1000
 # A compaction (``Table.compact_writes``) writes files of about this size.
@@ -36,6 +37,27 @@ COMPACTED_FILE_BYTES = 128 << 20
 # Commits made again after losing a race with another writer (``concurrency.commit_retries``).
 COMMIT_RETRIES = 5
 T = TypeVar("T")
+
+# The writes running now (``Lakehouse._writing``): how many, under which session settings, and
+# the values those settings had before the first of them.
+_writers = 0
+_active: dict[str, str] | None = None
+_restore: dict[str, str | None] = {}
+_writers_changed = threading.Condition()
+
+
+def write_settings(spec: Table) -> dict[str, str]:
+    """The session settings a write of ``spec`` needs: its Parquet codec; no dictionary encoding
+    for long text columns (per-column keys reach Parquet's writer), those of every declared table
+    so that writes of different tables share their settings; and no materialization of a merge's
+    source by Delta (``merge`` hands it a source already materialized, which Delta would
+    otherwise copy once more)."""
+    long_text = {column for declared in TABLES.values() for column in declared.long_text} | set(spec.long_text)
+    return {
+        "spark.sql.parquet.compression.codec": spec.compression,
+        **{f"parquet.enable.dictionary#{column}": "false" for column in sorted(long_text)},
+        "spark.databricks.delta.merge.materializeSource": "none",
+    }
 
 
 class Lakehouse:
@@ -104,14 +126,26 @@ class Lakehouse:
         which it holds are inserted. Conditions may read flags, the columns of ``rows`` named
         ``_…`` (the table has none).
         ``partitions`` (values of the partition columns the rows fall in), when the caller knows
-        them, saves a pass over the rows. Returns Delta's counts, all in one commit."""
+        them, saves a pass over the rows. Returns the counts, all in one commit.
+
+        When no key of the rows is in a table one stage writes (``Table.produced_by``; its lease
+        keeps other writers out between the check and the write), the rows are appended instead:
+        the same result as the merge for a fraction of its fixed cost (its scans for matches and
+        rewrites), which an increment's new rows would otherwise pay on every table."""
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
-        source = conform(rows, spec, flags=True)
+        source = materialized(conform(rows, spec, flags=True))
         on = self._key_match(spec) + self._partition_filter(spec, source, partitions)
         if update_when == "changed":
             update_when = changed(spec)
+        if spec.produced_by and self.read(spec).alias("t").join(source.alias("s"), F.expr(on), "left_semi").isEmpty():
+            new = source.alias("s").where(insert_when) if insert_when else source
+            new = new.select(*spec.columns).localCheckpoint()
+            count = new.count()
+            if count:
+                self.append(spec, new)
+            return {"inserted": count, "updated": 0, "deleted": 0}
 
         def commit():
             merge = DeltaTable.forPath(self.spark, self.path(spec)).alias("t").merge(source.alias("s"), on)
@@ -141,6 +175,7 @@ class Lakehouse:
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
+        rows = materialized(rows)
 
         def commit():
             return (
@@ -160,12 +195,13 @@ class Lakehouse:
         from delta.tables import DeltaTable
 
         spec = self.ensure(name)
+        keys = materialized(keys.select(*spec.keys))
 
         def commit():
             return (
                 DeltaTable.forPath(self.spark, self.path(spec))
                 .alias("t")
-                .merge(keys.select(*spec.keys).alias("s"), self._key_match(spec))
+                .merge(keys.alias("s"), self._key_match(spec))
                 .whenMatchedDelete()
                 .execute()
                 .first()
@@ -192,20 +228,33 @@ class Lakehouse:
 
     @contextlib.contextmanager
     def _writing(self, spec: Table):
-        """Parquet settings for one table's write (per-column keys reach Parquet's writer)."""
-        settings = {f"parquet.enable.dictionary#{column}": "false" for column in spec.long_text}
-        settings["spark.sql.parquet.compression.codec"] = spec.compression
-        before = {key: self.spark.conf.get(key, None) for key in settings}
-        for key, value in settings.items():
-            self.spark.conf.set(key, value)
+        """The session settings a write of ``spec`` runs under (``write_settings``), set while it
+        runs. Writes under the same settings (every table's, unless one declares another codec)
+        run side by side: the settings are set by the first and restored by the last; a write
+        under other settings waits for them to end."""
+        global _writers, _active, _restore
+        wanted = write_settings(spec)
+        with _writers_changed:
+            _writers_changed.wait_for(lambda: _writers == 0 or _active == wanted)
+            if _writers == 0:
+                _active = wanted
+                _restore = {key: self.spark.conf.get(key, None) for key in wanted}
+                for key, value in wanted.items():
+                    self.spark.conf.set(key, value)
+            _writers += 1
         try:
             yield
         finally:
-            for key, value in before.items():
-                if value is None:
-                    self.spark.conf.unset(key)
-                else:
-                    self.spark.conf.set(key, value)
+            with _writers_changed:
+                _writers -= 1
+                if _writers == 0:
+                    for key, value in _restore.items():
+                        if value is None:
+                            self.spark.conf.unset(key)
+                        else:
+                            self.spark.conf.set(key, value)
+                    _active = None
+                    _writers_changed.notify_all()
 
     @staticmethod
     def _key_match(spec: Table) -> str:
@@ -356,21 +405,40 @@ class Lakehouse:
 
     def watermark(self, target: str | Table, source: str | Table) -> int | None:
         """The version of ``source`` that ``target`` last read in full, or None."""
-        if not self.exists(WATERMARKS):
+        if not self.exists(target):
             return None
-        found = (
-            self.read(WATERMARKS)
-            .where((F.col("target") == _name(target)) & (F.col("source") == _name(source)))
-            .select("version")
-            .first()
-        )
-        return None if found is None else int(found.version)
+        from delta.tables import DeltaTable
+
+        properties = DeltaTable.forPath(self.spark, self.path(target)).detail().first().properties
+        found = properties.get(watermark_property(source))
+        return None if found is None else int(found)
 
     def record_watermarks(self, *marks: tuple[str | Table, str | Table, int]) -> None:
-        """(target, source, version): target now holds everything source held at version."""
-        now = dt.datetime.now(dt.timezone.utc)
-        rows = [(_name(target), _name(source), int(version), now) for target, source, version in marks]
-        self.merge(WATERMARKS, self.spark.createDataFrame(rows, WATERMARKS.schema), update_when="true")
+        """(target, source, version): target now holds everything source held at version. Kept in
+        the target's own table properties (``watermark_property``), one metadata-only commit per
+        target, a fraction of a second where a row in a table of its own costs a merge."""
+        per_target: dict[str, dict[str, str]] = {}
+        for target, source, version in marks:
+            per_target.setdefault(_name(target), {})[watermark_property(source)] = str(int(version))
+        for target, properties in per_target.items():
+            settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in properties.items())
+            statement = f"ALTER TABLE delta.`{self.path(target)}` SET TBLPROPERTIES ({settings})"
+            retry_conflicts(lambda statement=statement: self.spark.sql(statement), self.commit_retries)
+
+
+def watermark_property(source: str | Table) -> str:
+    """The table property in which a target records the version of ``source`` it has read."""
+    return f"commitpack.read.{_name(source)}"
+
+
+def side_by_side(writes: dict[str, Callable[[], T]]) -> dict[str, T]:
+    """Run writes of different tables at once, one thread each, and return their results by
+    name (the first failure is raised once all have ended). A small write's time is mostly
+    Delta's and Spark's fixed costs on the driver (planning, log replay, a few short jobs),
+    which overlap well; writes under the same settings run side by side (``Lakehouse._writing``)."""
+    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        running = {name: pool.submit(write) for name, write in writes.items()}
+    return {name: future.result() for name, future in running.items()}
 
 
 class TableCreationRace(Exception):
@@ -470,6 +538,12 @@ def partition_folder(path: str, spec: Table, in_log: bool = False) -> str:
         return ""
     folders = path.split("/")[-1 - depth : -1]
     return "/".join(unquote(name) if in_log else name for name in folders)
+
+
+def materialized(rows: DataFrame) -> DataFrame:
+    """A merge's source computed once (Delta reads it twice: for the matches, then to write),
+    unless it is data on the driver already."""
+    return rows if rows.isLocal() else rows.localCheckpoint()
 
 
 def ordered(rows: DataFrame, spec: Table) -> DataFrame:

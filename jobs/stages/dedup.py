@@ -29,11 +29,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from commitpack.jobs.runtime.command import stage_main
+from commitpack.jobs.runtime.lakehouse import side_by_side
 from commitpack.jobs.runtime.report import StageSummary, progress
-from commitpack.jobs.stages.filter import flagged, update_funnel
+from commitpack.jobs.stages.filter import flagged
 from commitpack.jobs.transforms import redaction
-from commitpack.jobs.transforms.changes import latest
-from commitpack.jobs.transforms.funnel import kept_per_language, kept_redactions
+from commitpack.jobs.transforms.changes import latest, other_value
+from commitpack.jobs.transforms.funnel import funnel, funnel_changes, kept_per_language, kept_redactions
 from commitpack.jobs.transforms.graph import connected_components
 from commitpack.schemas.executors import MINHASH_BANDS
 from commitpack.schemas.gold import (
@@ -45,6 +46,7 @@ from commitpack.schemas.gold import (
     DEDUP_KEYS,
 )
 from commitpack.schemas.settings import DedupSettings, MinHashSettings, RedactSettings, fingerprint
+from commitpack.schemas.vocabulary import REDACTION_KINDS
 from commitpack.udfs.minhash import band_batches, jaccard_udf
 
 COMMAND = "dedup"
@@ -269,16 +271,45 @@ def commitpackft_rows(candidates: DataFrame, survivors: DataFrame, section: Reda
     return redaction.redacted(candidates.drop("diff").join(survivors.select("commit", *_CLUSTER), "commit"), section)
 
 
-def candidate_changes(lakehouse, version: int, fingerprint: str):
-    """(added candidates, removed commits, mode) since dedup last read the candidates: added is
-    None when every candidate is to be linked into an empty state, and empty when nothing changed."""
-    if not lakehouse.exists(DEDUP_KEYS):
+# A funnel row's counts of PII and secrets plus a change's.
+FUNNEL_REDACTIONS = (
+    "named_struct(" + ", ".join(f"'{k}', t.redactions.{k} + s.redactions.{k}" for k in REDACTION_KINDS) + ")"
+)
+
+
+def update_funnel(lakehouse, *marks: tuple) -> None:
+    """Bring the funnel up to the decisions' current version: by their change feed since the
+    version it last read, or counted anew (first run, or a feed that does not reach back). Its
+    watermark is recorded with the caller's ``marks`` (``record_watermarks``), in one commit."""
+    version = lakehouse.version(COMMITPACKFT_DECISIONS)
+    mark = lakehouse.watermark(COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS)
+    if mark != version:
+        feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
+        if feed is None:
+            lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version)))
+        else:
+            lakehouse.merge(
+                COMMITPACKFT_FUNNEL,
+                funnel_changes(feed),
+                update_when="true",
+                assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
+                delete_when="t.rows + s.rows = 0",
+                insert_when="s.rows > 0",
+            )
+        marks = ((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version), *marks)
+    if marks:
+        lakehouse.record_watermarks(*marks)
+
+
+def candidate_changes(lakehouse, state: DataFrame | None, version: int, fingerprint: str):
+    """(added candidates, removed commits, mode) since dedup last read the candidates, whose
+    clusters ``state`` (gold.dedup_keys; None: none yet) holds: added is None when every candidate
+    is to be linked into an empty state, and empty when nothing changed."""
+    if state is None:
         return None, None, "full: the first run"
-    state = lakehouse.read(DEDUP_KEYS)
-    # Files whose rows all have this fingerprint are skipped by their statistics.
-    stale = state.where(F.col("dedup_fingerprint") != fingerprint).select("dedup_fingerprint").first()
+    stale = other_value(state, "dedup_fingerprint", fingerprint)
     if stale is not None:
-        return None, None, f"full: the dedup settings changed ({stale[0]} -> {fingerprint})"
+        return None, None, f"full: the dedup settings changed ({stale} -> {fingerprint})"
     mark = lakehouse.watermark(COMMITPACKFT, COMMITPACKFT_CANDIDATES)
     if mark is None:
         return None, None, "full: no record of the candidates' version the clusters were made from"
@@ -300,7 +331,10 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     lakehouse.read(COMMITPACKFT_CANDIDATES)  # names the stage to run first when it is missing
     version = lakehouse.version(COMMITPACKFT_CANDIDATES)
     mark = fingerprint(section)
-    added, removed, summary.details["mode"] = candidate_changes(lakehouse, version, mark)
+    # Read once: the linking joins it many times, and every Delta scan of a plan costs a listing
+    # of the table's files; read before the writes below change it.
+    state = lakehouse.read(DEDUP_KEYS).localCheckpoint() if lakehouse.exists(DEDUP_KEYS) else None
+    added, removed, summary.details["mode"] = candidate_changes(lakehouse, state, version, mark)
     if isinstance(added, list):
         update_funnel(lakehouse)
         return summary.finish()
@@ -312,37 +346,47 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         texts = spark.createDataFrame([], DEDUP_BANDS.schema)
         removed = spark.createDataFrame([], "commit string")
     else:
-        state, texts = lakehouse.read(DEDUP_KEYS), lakehouse.read(DEDUP_BANDS)
+        texts = lakehouse.read(DEDUP_BANDS).localCheckpoint()  # as ``state``
     progress(COMMAND, f"linking exact and near duplicates ({summary.details['mode']})")
     members, unseen = link(state, texts, change_rows(added), removed, section)
     members = members.localCheckpoint()
     found = verdicts(members, section).localCheckpoint()
     keys = members.withColumn("dedup_fingerprint", F.lit(mark))
     survivors = found.where(F.col("dedup_reason").isNull())
+    verdict = found.select(
+        "commit",
+        F.when(F.col("dedup_reason").isNotNull(), F.lit(COMMAND)).alias("step"),
+        F.col("dedup_reason").alias("reason"),
+        *_CLUSTER,
+    )
+    writes = {
+        "decisions": lambda: lakehouse.update(
+            COMMITPACKFT_DECISIONS, verdict, DEDUP_VERDICT, when=DEDUP_VERDICT_CHANGED
+        )
+    }
     if full:
-        lakehouse.replace(DEDUP_KEYS, keys)
-        lakehouse.replace(DEDUP_BANDS, unseen)
-        written = lakehouse.sync(COMMITPACKFT, commitpackft_rows(candidates, survivors, cfg.redact))
+        writes["keys"] = lambda: lakehouse.replace(DEDUP_KEYS, keys)
+        writes["bands"] = lambda: lakehouse.replace(DEDUP_BANDS, unseen)
+        writes["commitpackft"] = lambda: lakehouse.sync(
+            COMMITPACKFT, commitpackft_rows(candidates, survivors, cfg.redact)
+        )
     else:
         gone = removed.join(members, "commit", "left_anti").localCheckpoint()
         # Texts no candidate has any more: a text proposed with one must not be linked through it.
-        # Checkpointed before the keys merge: ``state`` reads the table as it is when an action
-        # runs, and after that merge it no longer holds the commits that left.
         orphans = (
             state.join(gone, "commit", "left_semi")
             .select("text_key")
             .join(state.join(gone, "commit", "left_anti"), "text_key", "left_anti")
             .join(members, "text_key", "left_anti")
             .distinct()
-            .localCheckpoint()
         )
-        lakehouse.merge(
+        writes["keys"] = lambda: lakehouse.merge(
             DEDUP_KEYS, flagged(keys, gone), update_when="changed", delete_when="s._gone", insert_when="NOT s._gone"
         )
-        lakehouse.merge(
+        writes["bands"] = lambda: lakehouse.merge(
             DEDUP_BANDS, flagged(unseen, orphans, key="text_key"), delete_when="s._gone", insert_when="NOT s._gone"
         )
-        written = lakehouse.merge(
+        writes["commitpackft"] = lambda: lakehouse.merge(
             COMMITPACKFT,
             commitpackft_changes(
                 candidates, added, survivors, found, gone, cfg.redact, taken_apart=not removed.isEmpty()
@@ -352,13 +396,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
             delete_when="s._gone",
             insert_when="NOT s._gone AND NOT s._partial",
         )
-    verdict = found.select(
-        "commit",
-        F.when(F.col("dedup_reason").isNotNull(), F.lit(COMMAND)).alias("step"),
-        F.col("dedup_reason").alias("reason"),
-        *_CLUSTER,
-    )
-    lakehouse.update(COMMITPACKFT_DECISIONS, verdict, DEDUP_VERDICT, when=DEDUP_VERDICT_CHANGED)
+    written = side_by_side(writes)["commitpackft"]
     update_funnel(lakehouse, (COMMITPACKFT, COMMITPACKFT_CANDIDATES, version))
     counts = {r.dedup_reason: r["count"] for r in found.groupBy("dedup_reason").count().collect()}
     summary.rows_out = counts.pop(None, 0)

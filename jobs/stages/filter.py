@@ -12,8 +12,9 @@ the configuration it was made under. A run decides only the raw rows inserted or
 the raw version the decisions last read (the raw table's change feed; a retried fetch is such an
 update), and drops the decisions of raw rows deleted since. A decision made under another
 configuration (filter and redaction settings, evaluation sets, tokenizer file) makes the run
-decide every row again. The kept rows, with what dedup needs, go to ``gold.commitpackft_candidates``; the funnel
-(rows and bytes per rule and language) follows the decisions' change feed.
+decide every row again. The kept rows, with what dedup needs, go to ``gold.commitpackft_candidates``,
+in a write beside the decisions'. The funnel (rows and bytes per rule and language) follows the
+decisions' change feed; dedup, which ends the way to CommitPackFT, brings it up to date.
 """
 
 from __future__ import annotations
@@ -36,20 +37,20 @@ from commitpack.jobs.rules.commitpackft import (
 )
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError, describe
+from commitpack.jobs.runtime.lakehouse import side_by_side
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.transforms import redaction
-from commitpack.jobs.transforms.changes import latest
-from commitpack.jobs.transforms.funnel import funnel, funnel_changes, summarize
+from commitpack.jobs.transforms.changes import latest, other_value
+from commitpack.jobs.transforms.funnel import funnel, summarize
 from commitpack.schemas.executors import MESSAGE_CHECKS
 from commitpack.schemas.gold import (
     COMMITPACK,
     COMMITPACKFT_CANDIDATES,
     COMMITPACKFT_DECISIONS,
-    COMMITPACKFT_FUNNEL,
     REDACTION_COUNTS,
 )
 from commitpack.schemas.settings import Settings, fingerprint
-from commitpack.schemas.vocabulary import FILTER_REASONS, REDACTION_KINDS
+from commitpack.schemas.vocabulary import FILTER_REASONS
 from commitpack.udfs import decontamination, tokens
 from commitpack.udfs.messages import checks_udf
 
@@ -271,36 +272,6 @@ def flagged(rows: DataFrame, gone: DataFrame | None, key: str = "commit") -> Dat
     return rows.unionByName(gone.select(key, *missing, F.lit(True).alias("_gone")))
 
 
-# A funnel row's counts of PII and secrets plus a change's.
-FUNNEL_REDACTIONS = (
-    "named_struct(" + ", ".join(f"'{k}', t.redactions.{k} + s.redactions.{k}" for k in REDACTION_KINDS) + ")"
-)
-
-
-def update_funnel(lakehouse, *marks: tuple) -> None:
-    """Bring the funnel up to the decisions' current version: by their change feed since the
-    version it last read, or counted anew (first run, or a feed that does not reach back). Its
-    watermark is recorded with the caller's ``marks`` (``record_watermarks``), in one commit."""
-    version = lakehouse.version(COMMITPACKFT_DECISIONS)
-    mark = lakehouse.watermark(COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS)
-    if mark != version:
-        feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
-        if feed is None:
-            lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version)))
-        else:
-            lakehouse.merge(
-                COMMITPACKFT_FUNNEL,
-                funnel_changes(feed),
-                update_when="true",
-                assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
-                delete_when="t.rows + s.rows = 0",
-                insert_when="s.rows > 0",
-            )
-        marks = ((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version), *marks)
-    if marks:
-        lakehouse.record_watermarks(*marks)
-
-
 def validate(cfg: Settings) -> None:
     path = cfg.filter.tokens.tokenizer
     if path is not None and not os.path.isfile(path):
@@ -322,10 +293,9 @@ def raw_changes(lakehouse, version: int, fingerprint: str) -> tuple[DataFrame | 
         gone = decisions.select("commit").join(raw.select("commit"), "commit", "left_anti").localCheckpoint()
         return raw, gone, f"full: {why}"
 
-    # Files whose decisions all have this fingerprint are skipped by their statistics.
-    stale = decisions.where(F.col("filter_fingerprint") != fingerprint).select("filter_fingerprint").first()
+    stale = other_value(decisions, "filter_fingerprint", fingerprint)
     if stale is not None:
-        return every_row(f"the filter configuration changed ({stale[0]} -> {fingerprint}), every row decided again")
+        return every_row(f"the filter configuration changed ({stale} -> {fingerprint}), every row decided again")
     mark = lakehouse.watermark(COMMITPACKFT_DECISIONS, COMMITPACK)
     if mark is None:
         return every_row("no record of the raw version the decisions were made from")
@@ -355,34 +325,36 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     version = lakehouse.version(COMMITPACK)
     mark = configuration_fingerprint(cfg, grams)
     rows, gone, summary.details["mode"] = raw_changes(lakehouse, version, mark)
-    decided = []
     if rows is not None:
         progress(COMMAND, f"deciding {len(FILTER_REASONS)} rules ({summary.details['mode']})")
         judged = judge(rows, cfg, token_counter(tokenizer), grams if sets else None).withColumn(
             "filter_fingerprint", F.lit(mark)
         )
         judged = judged.localCheckpoint()
-        written = lakehouse.merge(
-            COMMITPACKFT_DECISIONS,
-            flagged(judged, gone),
-            update_when=FILTER_CHANGED,
-            assignments=FILTER_ASSIGNMENTS,
-            delete_when="s._gone",
-            insert_when="NOT s._gone",
-        )
-        summary.details["decisions"] = ", ".join(f"{n:,} {what}" for what, n in written.items())
         dropped = judged.where(F.col("reason").isNotNull()).select("commit")
-        lakehouse.merge(
-            COMMITPACKFT_CANDIDATES,
-            flagged(candidates(judged), dropped if gone is None else dropped.unionByName(gone)),
-            update_when="changed",
-            delete_when="s._gone",
-            insert_when="NOT s._gone",
+        written = side_by_side(
+            {
+                "decisions": lambda: lakehouse.merge(
+                    COMMITPACKFT_DECISIONS,
+                    flagged(judged, gone),
+                    update_when=FILTER_CHANGED,
+                    assignments=FILTER_ASSIGNMENTS,
+                    delete_when="s._gone",
+                    insert_when="NOT s._gone",
+                ),
+                "candidates": lambda: lakehouse.merge(
+                    COMMITPACKFT_CANDIDATES,
+                    flagged(candidates(judged), dropped if gone is None else dropped.unionByName(gone)),
+                    update_when="changed",
+                    delete_when="s._gone",
+                    insert_when="NOT s._gone",
+                ),
+            }
         )
+        summary.details["decisions"] = ", ".join(f"{n:,} {what}" for what, n in written["decisions"].items())
         summarize(summary, funnel(judged).collect(), ("fetch", COMMAND))
         summary.rows_in = summary.rows_out + sum(summary.dropped.values())  # every row decided has one decision
-        decided.append((COMMITPACKFT_DECISIONS, COMMITPACK, version))
-    update_funnel(lakehouse, *decided)
+        lakehouse.record_watermarks((COMMITPACKFT_DECISIONS, COMMITPACK, version))
     return summary.finish()
 
 

@@ -51,3 +51,9 @@ def changed_values(changes: DataFrame, keys: tuple[str, ...], columns: tuple[str
         F.max_by("_is", "_at").alias("_is"),
     )
     return net.where((F.col("_was") != F.col("_is")) | ~F.col("before").eqNullSafe(F.col("after"))).drop("_was", "_is")
+
+
+def other_value(rows: DataFrame, column: str, value: str) -> str | None:
+    """A value of ``column`` other than ``value`` in ``rows`` (None: every row has ``value``), in
+    one job; a Delta table's files whose statistics show only ``value`` are not read."""
+    return rows.where(F.col(column) != value).agg(F.max(column)).first()[0]

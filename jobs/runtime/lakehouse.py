@@ -375,8 +375,11 @@ class Lakehouse:
         inserted, deleted or updated (its pre- and post-image), with ``_change_type`` and
         ``_commit_version``. None when the feed does not hold those versions (it was off for some
         of them, or their log is gone): the declared properties are then set, so the next call
-        finds a feed."""
+        finds a feed. None too when ``after`` is past ``upto`` (the table's latest version, as
+        callers pass it): the table was made anew since."""
         spec = name if isinstance(name, Table) else table(name)
+        if after > upto:
+            return None
         feed = (
             self.spark.read.format("delta")
             .option("readChangeFeed", "true")

@@ -1,4 +1,5 @@
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -136,3 +137,57 @@ def test_a_table_without_partitions_or_order_is_compacted(spark, lakehouse):
         lakehouse.append(spec, rows(spark, (name, "mit")).coalesce(1))
     assert len(lakehouse.read(spec).inputFiles()) == 1
     assert table(lakehouse) == [("o/a", "mit"), ("o/b", "mit")]
+
+
+def test_rows_with_only_new_keys_are_appended_and_the_others_merged(spark, lakehouse):
+    from commitpack.schemas.meta import STAGE_RUNS
+
+    def last_operation(spec):
+        return DeltaTable.forPath(spark, lakehouse.path(spec)).history(1).first().operation
+
+    assert lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "mit")), update_when="changed")["inserted"] == 1
+    assert last_operation(REPO_LICENSES) == "WRITE"  # no key of them was there: an append
+    counts = lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "isc"), ("b/y", "mit")), update_when="changed")
+    assert counts == {"inserted": 1, "updated": 1, "deleted": 0}
+    assert last_operation(REPO_LICENSES) == "MERGE"
+    assert table(lakehouse) == [("a/x", "isc"), ("b/y", "mit")]
+    # Nothing new and nothing to write: no commit at all.
+    version = lakehouse.version(REPO_LICENSES)
+    assert lakehouse.merge(REPO_LICENSES, rows(spark)) == {"inserted": 0, "updated": 0, "deleted": 0}
+    assert lakehouse.version(REPO_LICENSES) == version
+    # A table several runs write at once (no stage of its own, so no lease keeps them apart) is
+    # always merged: two runs appending the same new key would both land.
+    run = spark.createDataFrame(
+        [("r1", "filter", dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), 1, 1, {}, {}, "f", "v")], STAGE_RUNS.schema
+    )
+    lakehouse.merge(STAGE_RUNS, run)
+    assert last_operation(STAGE_RUNS) == "MERGE"
+
+
+def test_a_table_records_the_source_versions_it_has_read_in_its_properties(spark, lakehouse):
+    from commitpack.schemas.silver import GIT_COMMITS
+
+    lakehouse.merge(REPO_LICENSES, rows(spark, ("a/x", "mit")))
+    assert lakehouse.watermark(REPO_LICENSES, GIT_COMMITS) is None
+    assert lakehouse.watermark("silver.commit_index", GIT_COMMITS) is None  # no such table yet
+    lakehouse.record_watermarks((REPO_LICENSES, GIT_COMMITS, 7), (REPO_LICENSES, "silver.commit_index", 3))
+    assert lakehouse.watermark(REPO_LICENSES, GIT_COMMITS) == 7
+    assert lakehouse.watermark(REPO_LICENSES, "silver.commit_index") == 3
+    lakehouse.record_watermarks((REPO_LICENSES, GIT_COMMITS, 8))
+    assert (
+        lakehouse.watermark(REPO_LICENSES, GIT_COMMITS),
+        lakehouse.watermark(REPO_LICENSES, "silver.commit_index"),
+    ) == (8, 3)
+    assert table(lakehouse) == [("a/x", "mit")]  # the rows are as they were
+
+
+def test_a_change_feed_from_past_the_latest_version_is_none(spark, lakehouse):
+    from commitpack.schemas.gold import COMMITPACKFT_DECISIONS
+
+    decision = {c: None for c in COMMITPACKFT_DECISIONS.columns}
+    decision.update(commit="c1", lang="python", repo="a/x", bytes=10, filter_fingerprint="f")
+    lakehouse.merge(COMMITPACKFT_DECISIONS, spark.createDataFrame([decision], COMMITPACKFT_DECISIONS.schema))
+    version = lakehouse.version(COMMITPACKFT_DECISIONS)
+    assert [r.commit for r in lakehouse.changes(COMMITPACKFT_DECISIONS, version - 1, version).collect()] == ["c1"]
+    # A reader recorded a later version of a table that was since made anew.
+    assert lakehouse.changes(COMMITPACKFT_DECISIONS, version + 3, version) is None

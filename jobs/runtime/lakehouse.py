@@ -140,8 +140,7 @@ class Lakehouse:
         if update_when == "changed":
             update_when = changed(spec)
         if spec.produced_by and self.read(spec).alias("t").join(source.alias("s"), F.expr(on), "left_semi").isEmpty():
-            new = source.alias("s").where(insert_when) if insert_when else source
-            new = new.select(*spec.columns).localCheckpoint()
+            new = (source.alias("s").where(insert_when) if insert_when else source).select(*spec.columns)
             count = new.count()
             if count:
                 self.append(spec, new)
@@ -396,42 +395,62 @@ class Lakehouse:
 
     def declare_properties(self, name: str | Table) -> None:
         """Set the declared table properties an existing table lacks (one made by an older release)."""
-        from delta.tables import DeltaTable
 
         spec = name if isinstance(name, Table) else table(name)
-        current = DeltaTable.forPath(self.spark, self.path(spec)).detail().first().properties
+        current = self.properties(spec)
         missing = {key: value for key, value in spec.properties if current.get(key) != value}
         if missing:
             settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in missing.items())
-            statement = f"ALTER TABLE delta.`{self.path(spec)}` SET TBLPROPERTIES ({settings})"
-            retry_conflicts(lambda: self.spark.sql(statement), self.commit_retries)
+            self._alter(spec, f"SET TBLPROPERTIES ({settings})")
+
+    def properties(self, target: str | Table) -> dict[str, str]:
+        """The table properties of ``target`` ({} when there is no such table)."""
+        if not self.exists(target):
+            return {}
+        from delta.tables import DeltaTable
+
+        return dict(DeltaTable.forPath(self.spark, self.path(target)).detail().first().properties)
 
     def watermark(self, target: str | Table, source: str | Table) -> int | None:
         """The version of ``source`` that ``target`` last read in full, or None."""
-        if not self.exists(target):
-            return None
-        from delta.tables import DeltaTable
-
-        properties = DeltaTable.forPath(self.spark, self.path(target)).detail().first().properties
-        found = properties.get(watermark_property(source))
+        found = self.properties(target).get(watermark_property(source))
         return None if found is None else int(found)
 
-    def record_watermarks(self, *marks: tuple[str | Table, str | Table, int]) -> None:
-        """(target, source, version): target now holds everything source held at version. Kept in
-        the target's own table properties (``watermark_property``), one metadata-only commit per
-        target, a fraction of a second where a row in a table of its own costs a merge."""
+    def record_watermarks(self, *marks: tuple[str | Table, str | Table, int], configuration: str | None = None) -> None:
+        """(target, source, version): target now holds everything source held at version, with
+        ``configuration`` (a fingerprint of the settings its rows were made under), if given, as
+        ``CONFIGURATION_PROPERTY``. Kept in the target's own table properties, one metadata-only
+        commit per target: a fraction of a second, where a row in a table of its own cost a merge."""
         per_target: dict[str, dict[str, str]] = {}
         for target, source, version in marks:
-            per_target.setdefault(_name(target), {})[watermark_property(source)] = str(int(version))
+            properties = per_target.setdefault(_name(target), {})
+            properties[watermark_property(source)] = str(int(version))
+            if configuration is not None:
+                properties[CONFIGURATION_PROPERTY] = configuration
         for target, properties in per_target.items():
             settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in properties.items())
-            statement = f"ALTER TABLE delta.`{self.path(target)}` SET TBLPROPERTIES ({settings})"
-            retry_conflicts(lambda statement=statement: self.spark.sql(statement), self.commit_retries)
+            self._alter(target, f"SET TBLPROPERTIES ({settings})")
+
+    def forget_watermarks(self, target: str | Table) -> None:
+        """Remove what ``target`` records of its sources (before its rows are made again under
+        another configuration: a run cut off halfway must not leave a record of the old one)."""
+        recorded = [key for key in self.properties(target) if key.startswith(RECORD_PREFIX)]
+        if recorded:
+            self._alter(target, f"UNSET TBLPROPERTIES IF EXISTS ({', '.join(sql_literal(k) for k in recorded)})")
+
+    def _alter(self, target: str | Table, change: str) -> None:
+        statement = f"ALTER TABLE delta.`{self.path(target)}` {change}"
+        retry_conflicts(lambda: self.spark.sql(statement), self.commit_retries)
+
+
+# What a table records of the sources it follows (``Lakehouse.record_watermarks``).
+RECORD_PREFIX = "commitpack."
+CONFIGURATION_PROPERTY = f"{RECORD_PREFIX}configuration"
 
 
 def watermark_property(source: str | Table) -> str:
     """The table property in which a target records the version of ``source`` it has read."""
-    return f"commitpack.read.{_name(source)}"
+    return f"{RECORD_PREFIX}read.{_name(source)}"
 
 
 def side_by_side(writes: dict[str, Callable[[], T]]) -> dict[str, T]:

@@ -37,10 +37,10 @@ from commitpack.jobs.rules.commitpackft import (
 )
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError, describe
-from commitpack.jobs.runtime.lakehouse import side_by_side
+from commitpack.jobs.runtime.lakehouse import CONFIGURATION_PROPERTY, side_by_side
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.transforms import redaction
-from commitpack.jobs.transforms.changes import latest, other_value
+from commitpack.jobs.transforms.changes import latest
 from commitpack.jobs.transforms.funnel import funnel, summarize
 from commitpack.schemas.executors import MESSAGE_CHECKS
 from commitpack.schemas.gold import (
@@ -291,11 +291,15 @@ def raw_changes(lakehouse, version: int, fingerprint: str) -> tuple[DataFrame | 
     def every_row(why: str):
         # Materialized now: the writes that follow delete these very decisions.
         gone = decisions.select("commit").join(raw.select("commit"), "commit", "left_anti").localCheckpoint()
+        lakehouse.forget_watermarks(COMMITPACKFT_DECISIONS)
         return raw, gone, f"full: {why}"
 
-    stale = other_value(decisions, "filter_fingerprint", fingerprint)
-    if stale is not None:
-        return every_row(f"the filter configuration changed ({stale} -> {fingerprint}), every row decided again")
+    # Recorded with the watermark, so that no run scans the decisions' fingerprints to find it.
+    made_under = lakehouse.properties(COMMITPACKFT_DECISIONS).get(CONFIGURATION_PROPERTY)
+    if made_under is None:
+        return every_row("no record of the configuration the decisions were made under")
+    if made_under != fingerprint:
+        return every_row(f"the filter configuration changed ({made_under} -> {fingerprint}), every row decided again")
     mark = lakehouse.watermark(COMMITPACKFT_DECISIONS, COMMITPACK)
     if mark is None:
         return every_row("no record of the raw version the decisions were made from")
@@ -323,12 +327,12 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     summary.details["decontaminated against"] = ", ".join(sets) or "nothing"
     lakehouse.read(COMMITPACK)  # names the stage to run first when the raw table is missing
     version = lakehouse.version(COMMITPACK)
-    mark = configuration_fingerprint(cfg, grams)
-    rows, gone, summary.details["mode"] = raw_changes(lakehouse, version, mark)
+    configuration = configuration_fingerprint(cfg, grams)
+    rows, gone, summary.details["mode"] = raw_changes(lakehouse, version, configuration)
     if rows is not None:
         progress(COMMAND, f"deciding {len(FILTER_REASONS)} rules ({summary.details['mode']})")
         judged = judge(rows, cfg, token_counter(tokenizer), grams if sets else None).withColumn(
-            "filter_fingerprint", F.lit(mark)
+            "filter_fingerprint", F.lit(configuration)
         )
         judged = judged.localCheckpoint()
         dropped = judged.where(F.col("reason").isNotNull()).select("commit")
@@ -354,7 +358,7 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         summary.details["decisions"] = ", ".join(f"{n:,} {what}" for what, n in written["decisions"].items())
         summarize(summary, funnel(judged).collect(), ("fetch", COMMAND))
         summary.rows_in = summary.rows_out + sum(summary.dropped.values())  # every row decided has one decision
-        lakehouse.record_watermarks((COMMITPACKFT_DECISIONS, COMMITPACK, version))
+        lakehouse.record_watermarks((COMMITPACKFT_DECISIONS, COMMITPACK, version), configuration=configuration)
     return summary.finish()
 
 

@@ -195,3 +195,48 @@ def test_candidates_that_leave_or_return_end_where_one_run_ends(
     assert {duplicate, returning} <= survivors and not set(leaving) & survivors
     for spec in COMPARED:
         assert table(stepwise, spec) == table(once, spec), spec.name
+
+
+def test_another_configuration_redoes_every_row_even_after_a_run_cut_off_under_it(
+    spark, run_stage, sample_rows, sample_cfg, tmp_path, monkeypatch
+):
+    """A changed filter or dedup configuration makes the stage redo every row, and its summary
+    says so. A filter run under another configuration that is cut off after writing its decisions
+    (before it records what it read) leaves no record behind, so the next run under the first
+    configuration redoes every row too, instead of trusting decisions made under the other."""
+    raw, _, _ = sample_rows
+    first = sample_cfg(tmp_path / "mirrors", "quality.enabled=false")
+    other = sample_cfg(tmp_path / "mirrors", "quality.enabled=false", "filter.disable=[subject_not_capitalized]")
+    unlike = sample_cfg(
+        tmp_path / "mirrors", "quality.enabled=false", "filter.disable=[subject_not_capitalized]", "dedup.near=false"
+    )
+    lakehouse = Lakehouse(spark, str(tmp_path / "lakehouse"))
+    lakehouse.append(COMMITPACK, raw)
+
+    def fresh(cfg, name):
+        reference = Lakehouse(spark, str(tmp_path / name))
+        reference.append(COMMITPACK, raw)
+        for module in (filter, dedup):
+            run_stage(module, spark, reference, cfg)
+        return reference
+
+    run_stage(filter, spark, lakehouse, first)
+    with monkeypatch.context() as patch:
+        patch.setattr(Lakehouse, "record_watermarks", lambda *args, **kwargs: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            run_stage(filter, spark, lakehouse, other)
+    made_under_other = filter.configuration_fingerprint(other, filter.evaluation_grams(other)[0])
+    # The cut-off run did write its decisions.
+    assert {r.filter_fingerprint for r in lakehouse.read(COMMITPACKFT_DECISIONS).collect()} == {made_under_other}
+    again = run_stage(filter, spark, lakehouse, first)
+    assert again.details["mode"] == "full: no record of the configuration the decisions were made under"
+    changed = run_stage(filter, spark, lakehouse, other)
+    assert changed.details["mode"].startswith("full: the filter configuration changed (")
+    run_stage(dedup, spark, lakehouse, other)
+    assert table(lakehouse, COMMITPACKFT_DECISIONS) == table(fresh(other, "other"), COMMITPACKFT_DECISIONS)
+
+    deduped = run_stage(dedup, spark, lakehouse, unlike)
+    assert deduped.details["mode"].startswith("full: the dedup settings changed (")
+    reference = fresh(unlike, "unlike")
+    for spec in COMPARED:
+        assert table(lakehouse, spec) == table(reference, spec), spec.name

@@ -34,7 +34,7 @@ from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.stages.filter import flagged
 from commitpack.jobs.transforms import redaction
 from commitpack.jobs.transforms.changes import latest, other_value
-from commitpack.jobs.transforms.funnel import funnel, funnel_changes, kept_per_language, kept_redactions
+from commitpack.jobs.transforms.funnel import funnel, funnel_changes, kept_per_language, kept_redactions, with_changes
 from commitpack.jobs.transforms.graph import connected_components
 from commitpack.schemas.executors import MINHASH_BANDS
 from commitpack.schemas.gold import (
@@ -46,7 +46,6 @@ from commitpack.schemas.gold import (
     DEDUP_KEYS,
 )
 from commitpack.schemas.settings import DedupSettings, MinHashSettings, RedactSettings, fingerprint
-from commitpack.schemas.vocabulary import REDACTION_KINDS
 from commitpack.udfs.minhash import band_batches, jaccard_udf
 
 COMMAND = "dedup"
@@ -271,31 +270,22 @@ def commitpackft_rows(candidates: DataFrame, survivors: DataFrame, section: Reda
     return redaction.redacted(candidates.drop("diff").join(survivors.select("commit", *_CLUSTER), "commit"), section)
 
 
-# A funnel row's counts of PII and secrets plus a change's.
-FUNNEL_REDACTIONS = (
-    "named_struct(" + ", ".join(f"'{k}', t.redactions.{k} + s.redactions.{k}" for k in REDACTION_KINDS) + ")"
-)
-
-
 def update_funnel(lakehouse, *marks: tuple) -> None:
     """Bring the funnel up to the decisions' current version: by their change feed since the
     version it last read, or counted anew (first run, or a feed that does not reach back). Its
-    watermark is recorded with the caller's ``marks`` (``record_watermarks``), in one commit."""
+    watermark is recorded with the caller's ``marks`` (``record_watermarks``). The funnel is a
+    few hundred rows whatever the data's size: it is written whole, an overwrite's cost instead
+    of a merge's."""
     version = lakehouse.version(COMMITPACKFT_DECISIONS)
     mark = lakehouse.watermark(COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS)
     if mark != version:
         feed = lakehouse.changes(COMMITPACKFT_DECISIONS, mark, version) if mark is not None else None
-        if feed is None:
-            lakehouse.replace(COMMITPACKFT_FUNNEL, funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version)))
-        else:
-            lakehouse.merge(
-                COMMITPACKFT_FUNNEL,
-                funnel_changes(feed),
-                update_when="true",
-                assignments={"rows": "t.rows + s.rows", "bytes": "t.bytes + s.bytes", "redactions": FUNNEL_REDACTIONS},
-                delete_when="t.rows + s.rows = 0",
-                insert_when="s.rows > 0",
-            )
+        counted = (
+            funnel(lakehouse.read_version(COMMITPACKFT_DECISIONS, version))
+            if feed is None
+            else with_changes(lakehouse.read(COMMITPACKFT_FUNNEL), funnel_changes(feed))
+        )
+        lakehouse.replace(COMMITPACKFT_FUNNEL, counted.localCheckpoint())  # read before it is overwritten
         marks = ((COMMITPACKFT_FUNNEL, COMMITPACKFT_DECISIONS, version), *marks)
     if marks:
         lakehouse.record_watermarks(*marks)

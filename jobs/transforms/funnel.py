@@ -33,6 +33,21 @@ def funnel_changes(feed: DataFrame) -> DataFrame:
     )
 
 
+def with_changes(funnel: DataFrame, changes: DataFrame) -> DataFrame:
+    """The funnel after ``funnel_changes``: each row's counts plus its changes; a row whose
+    rows all left is gone."""
+    return (
+        funnel.unionByName(changes)
+        .groupBy("step", "reason", "lang")
+        .agg(
+            F.sum("rows").cast("long").alias("rows"),
+            F.sum("bytes").cast("long").alias("bytes"),
+            redaction.totals(F.col("redactions")).alias("redactions"),
+        )
+        .where(F.col("rows") > 0)
+    )
+
+
 def summarize(summary: StageSummary, rows: list[Row], steps: tuple[str, ...]) -> StageSummary:
     """Fill a summary from funnel rows: rows dropped by ``steps`` per reason, kept per language."""
     for row in sorted(rows, key=lambda r: (r.step or "", r.reason or "", r.lang)):

@@ -395,13 +395,11 @@ class Lakehouse:
 
     def declare_properties(self, name: str | Table) -> None:
         """Set the declared table properties an existing table lacks (one made by an older release)."""
-
         spec = name if isinstance(name, Table) else table(name)
         current = self.properties(spec)
         missing = {key: value for key, value in spec.properties if current.get(key) != value}
         if missing:
-            settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in missing.items())
-            self._alter(spec, f"SET TBLPROPERTIES ({settings})")
+            self._set_properties(spec, missing)
 
     def properties(self, target: str | Table) -> dict[str, str]:
         """The table properties of ``target`` ({} when there is no such table)."""
@@ -428,8 +426,7 @@ class Lakehouse:
             if configuration is not None:
                 properties[CONFIGURATION_PROPERTY] = configuration
         for target, properties in per_target.items():
-            settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in properties.items())
-            self._alter(target, f"SET TBLPROPERTIES ({settings})")
+            self._set_properties(target, properties)
 
     def forget_watermarks(self, target: str | Table) -> None:
         """Remove what ``target`` records of its sources (before its rows are made again under
@@ -437,6 +434,10 @@ class Lakehouse:
         recorded = [key for key in self.properties(target) if key.startswith(RECORD_PREFIX)]
         if recorded:
             self._alter(target, f"UNSET TBLPROPERTIES IF EXISTS ({', '.join(sql_literal(k) for k in recorded)})")
+
+    def _set_properties(self, target: str | Table, properties: dict[str, str]) -> None:
+        settings = ", ".join(f"{sql_literal(key)} = {sql_literal(value)}" for key, value in properties.items())
+        self._alter(target, f"SET TBLPROPERTIES ({settings})")
 
     def _alter(self, target: str | Table, change: str) -> None:
         statement = f"ALTER TABLE delta.`{self.path(target)}` {change}"

@@ -350,12 +350,13 @@ class ExportSettings:
     output: str | None
     formats: tuple[Literal["jsonl", "parquet"], ...]
     shard_rows: int
+    max_layers: int
     views: ViewSettings
 
     def __post_init__(self):
         if not self.formats:
             raise SettingError("formats", "give one or more of jsonl, parquet")
-        _positive(self, "shard_rows")
+        _positive(self, "shard_rows", "max_layers")
 
 
 @dataclass(frozen=True)

@@ -4,22 +4,27 @@ The layout is the Hugging Face datasets one: ``data/<lang>/<release>/train-00000
 (and ``parquet/<lang>/<release>/…parquet``), ``<lang>`` named as the Hub names configs
 (``transforms.views.config_name``), the training views in ``views/<view>/<lang>/<release>/…``
 (``transforms.views``), and a README.md whose YAML header declares one config per language and
-per view, pointing at the releases, so ``datasets.load_dataset(<output>, "<lang or view>")``
+per view, pointing at every layer's files, so ``datasets.load_dataset(<output>, "<lang or view>")``
 loads it. The card has the per-language table (rows, MB), the views' templates, the funnel, the
 configuration used and PNG plots, always of the whole dataset. Works for any output URI Spark's
 Hadoop FileSystem can write (local, s3://, gs://, dbfs:/).
 
-Incremental: the card's header also records which version of gold.commitpackft the export holds.
-A run rewrites only the languages whose exported columns changed since (the table's change feed):
-each gets a new release folder, in every format and view, then the card is replaced in one step
-(``FileSystem.publish``), so a reader sees the old dataset or the new one, never a mix; then every
-release the card does not name is deleted, so no stale shard stays behind. Other formats, shard
-sizes or views rewrite every language.
+Incremental, in layers: a language's data is a list of layers, each a release folder written
+once (in every format and view), and the card's header records them with the version of
+gold.commitpackft the export holds. A run reads the table's change feed since that version: a
+language whose changes are only inserts gets one new layer holding the inserted rows; a language
+with an update or a delete of an exported column, or that would then have more than
+``export.max_layers`` layers, is rewritten as one layer. Both are the same write of (language →
+rows) into a new release folder. Then the card is replaced in one step (``FileSystem.publish``),
+so a reader sees the old dataset or the new one, never a mix; then every folder the card does not
+name is deleted, so no stale shard stays behind. Other formats, shard sizes or views, or a card
+without layers, rewrite every language.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import tempfile
@@ -130,9 +135,13 @@ def card(
     redact: RedactSettings | None = None,
     state: dict | None = None,
 ) -> str:
-    """The dataset card; ``sizes`` rows may name a language's ``release`` folder, ``state`` is the
-    export's own record (``STATE_KEY`` in the header)."""
+    """The dataset card; ``sizes`` rows may name a language's ``layers`` (release folders), ``state``
+    is the export's own record (``STATE_KEY`` in the header)."""
     specs = view_settings.specs if view_settings else []
+
+    def globs(root: str, row: dict) -> list[str]:
+        return [f"{release_folder(root, row['lang'], r)}/*.{EXTENSIONS[fmt]}" for r in row.get("layers") or [None]]
+
     header = {
         "pretty_name": "CommitPackFT (commitpack export)",
         "language": ["code", "en"],
@@ -140,12 +149,7 @@ def card(
         "configs": [
             {
                 "config_name": views.config_name(r["lang"]),
-                "data_files": [
-                    {
-                        "split": "train",
-                        "path": f"{release_folder(FOLDERS[fmt], r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}",
-                    }
-                ],
+                "data_files": [{"split": "train", "path": globs(FOLDERS[fmt], r)}],
             }
             for r in sizes
         ]
@@ -153,13 +157,7 @@ def card(
             {
                 "config_name": spec.name,
                 "data_files": [
-                    {
-                        "split": "train",
-                        "path": [
-                            f"{release_folder(view_folder(spec.name), r['lang'], r.get('release'))}/*.{EXTENSIONS[fmt]}"
-                            for r in sizes
-                        ],
-                    }
+                    {"split": "train", "path": [path for r in sizes for path in globs(view_folder(spec.name), r)]}
                 ],
             }
             for spec in specs
@@ -257,7 +255,7 @@ def plots(sizes: list[dict], funnel: list[dict], folder: Path) -> None:
 # ----------------------------------------------------------------------------- files
 
 # The card header's key for what the export holds: the gold.commitpackft version, the settings
-# of its files and each language's release with its rows and MB.
+# of its files and each language's layers (release, rows, MB), oldest first.
 STATE_KEY = "commitpack_export"
 
 
@@ -329,31 +327,34 @@ def published(out: FileSystem) -> dict | None:
     return header.get(STATE_KEY)
 
 
-def changed_languages(feed: DataFrame) -> set[str]:
-    """The languages of the rows whose exported columns a change feed of gold.commitpackft changed."""
-    changed = changed_values(feed, COMMITPACKFT.keys, COLUMNS)
-    rows = changed.select(F.col("before.lang").alias("a"), F.col("after.lang").alias("b")).collect()
-    return {lang for row in rows for lang in row if lang is not None}
+def changed_languages(changed: DataFrame) -> tuple[set[str], set[str]]:
+    """The languages of gold.commitpackft's changed rows (``changed_values`` of the exported
+    columns): those with a row there before (updated or deleted, so a layer holds its old values;
+    an update's old and new language), and the others, whose changes are all inserts."""
+    rows = changed.select(F.col("before.lang").alias("before"), F.col("after.lang").alias("after")).distinct()
+    pairs = [(row.before, row.after) for row in rows.collect()]
+    rewritten = {lang for before, after in pairs if before is not None for lang in (before, after) if lang is not None}
+    return rewritten, {after for _, after in pairs} - rewritten - {None}
 
 
-def remove_stale(out: FileSystem, releases: dict[str, dict[str, str]]) -> int:
+def remove_stale(out: FileSystem, layers: dict[str, dict[str, list[str]]]) -> int:
     """Delete every folder the card does not name: formats and views not written (a whole
-    folder), languages not in them and releases not the card's (``releases``: a format's or a
-    view's folder → language → release); returns how many."""
+    folder), languages not in them and releases not among a language's layers (``layers``: a
+    format's or a view's folder → language → its layers' releases); returns how many."""
     removed = 0
     roots = [*FOLDERS.values(), *(view_folder(name) for name in out.folders("views"))]
     for root in roots:
-        if root not in releases:
+        if root not in layers:
             if out.exists(root):
                 out.delete(root)
                 removed += 1
             continue
-        named = {views.config_name(lang): release for lang, release in releases[root].items()}
+        named = {views.config_name(lang): set(releases) for lang, releases in layers[root].items()}
         for lang in out.folders(root):
             stale = (
                 [lang]
                 if lang not in named
-                else [f"{lang}/{name}" for name in out.folders(f"{root}/{lang}") if name != named[lang]]
+                else [f"{lang}/{name}" for name in out.folders(f"{root}/{lang}") if name not in named[lang]]
                 + [f"{lang}/{Path(path).name}" for path in out.files(f"{root}/{lang}")]
             )  # files: a layout without releases
             for relative in stale:
@@ -364,18 +365,70 @@ def remove_stale(out: FileSystem, releases: dict[str, dict[str, str]]) -> int:
     return removed
 
 
-def pending_languages(lakehouse, state: dict | None, version: int, files: str) -> tuple[set[str] | None, str]:
-    """The languages to write again (None: every one) and how the run found them."""
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run writes and why (``mode``): the languages rewritten as one layer (None: every
+    one) and those given a layer of their ``inserted`` rows (``changed_values`` rows)."""
+
+    mode: str
+    rewrite: frozenset[str] | None = None
+    append: frozenset[str] = frozenset()
+    inserted: DataFrame | None = None
+
+
+def pending_languages(lakehouse, state: dict | None, version: int, files: str, max_layers: int) -> Plan:
+    """The languages to write, and how, from what the export there holds (``state``)."""
     if state is None:
-        return None, "full: no export of this pipeline there yet"
+        return Plan("full: no export of this pipeline there yet")
+    if any("layers" not in entry for entry in state["languages"].values()):
+        return Plan("full: the export there has one release per language, no layers")
     if state.get("files") != files:
-        return None, "full: other formats or shard sizes than the export there"
+        return Plan("full: other formats, shard sizes or views than the export there")
     if state["version"] == version:
-        return set(), f"incremental: gold.commitpackft is unchanged since version {version}"
+        return Plan(f"incremental: gold.commitpackft is unchanged since version {version}", frozenset())
     feed = lakehouse.changes(COMMITPACKFT, state["version"], version)
     if feed is None:
-        return None, f"full: gold.commitpackft's change feed does not reach back to version {state['version']}"
-    return changed_languages(feed), f"incremental: gold.commitpackft versions {state['version'] + 1}..{version}"
+        return Plan(f"full: gold.commitpackft's change feed does not reach back to version {state['version']}")
+    changed = changed_values(feed, COMMITPACKFT.keys, COLUMNS)
+    rewritten, inserted = changed_languages(changed)
+    # A layer more would leave these with more than max_layers: each is rewritten as one instead.
+    crowded = {lang for lang in inserted if len(state["languages"].get(lang, {}).get("layers", ())) >= max_layers}
+    return Plan(
+        f"incremental: gold.commitpackft versions {state['version'] + 1}..{version}",
+        frozenset(rewritten | crowded),
+        frozenset(inserted - crowded),
+        changed.where(F.col("before").isNull()),
+    )
+
+
+def layer_rows(table: DataFrame, plan: Plan) -> DataFrame | None:
+    """The rows of the run's layers (None: none to write): every row of the languages rewritten
+    (``table`` is gold.commitpackft at the run's version), the inserted rows of those appended to."""
+    parts = []
+    if plan.rewrite is None:
+        parts.append(table)
+    elif plan.rewrite:
+        parts.append(table.where(F.col("lang").isin(sorted(plan.rewrite))))  # their partitions alone are read
+    if plan.append:
+        # From the change feed: the inserted rows alone, without reading their languages' partitions.
+        parts.append(plan.inserted.where(F.col("after.lang").isin(sorted(plan.append))).select("after.*"))
+    return functools.reduce(DataFrame.unionByName, (part.select(*COLUMNS) for part in parts)) if parts else None
+
+
+def language_sizes(layers: dict[str, list[dict]]) -> list[dict]:
+    """Each language's rows and MB over its layers, with its layers' releases, most rows first.
+    MB from the layers' bytes (a layer's ``mb`` is bytes / 1e6): the figure of one folder of the
+    same files, so a dataset exported in layers has the card of one exported at once."""
+    sizes = [
+        {
+            "lang": lang,
+            "rows": sum(layer["rows"] for layer in kept),
+            "mb": sum(round(layer["mb"] * 1e6) for layer in kept) / 1e6,
+            "layers": [layer["release"] for layer in kept],
+        }
+        for lang, kept in layers.items()
+    ]
+    return sorted(sizes, key=lambda r: (-r["rows"], r["lang"]))
 
 
 def run(spark, cfg, lakehouse, args) -> StageSummary:
@@ -387,34 +440,36 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
     lakehouse.read(COMMITPACKFT)  # names the stage to run first when it is missing
     version = lakehouse.version(COMMITPACKFT)
     formats = list(cfg.export.formats)
-    files = fingerprint(dataclasses.replace(cfg.export, output=None))
+    # What the files hold: not where they go, nor how many layers a language may have.
+    files = fingerprint(dataclasses.replace(cfg.export, output=None, max_layers=1))
     state = published(out)
-    todo, summary.details["mode"] = pending_languages(lakehouse, state, version, files)
-    languages = {} if todo is None else {k: v for k, v in state["languages"].items() if k not in todo}
-    rows = lakehouse.read_version(COMMITPACKFT, version)
-    if todo is not None:
-        rows = rows.where(F.col("lang").isin(sorted(todo)))  # their partitions alone are read
-    per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()} if todo != set() else {}
-    summary.rows_in = summary.rows_out = sum(per_lang.values())
-    shards = {lang: max(1, math.ceil(n / cfg.export.shard_rows)) for lang, n in sorted(per_lang.items())}
-    # A release is named by what it holds: a card naming it records this version and these files,
+    plan = pending_languages(lakehouse, state, version, files, cfg.export.max_layers)
+    summary.details["mode"] = plan.mode
+    # The layers that stay: every language's but those rewritten (an appended one's new layer comes after them).
+    layers = (
+        {} if plan.rewrite is None else {k: v["layers"] for k, v in state["languages"].items() if k not in plan.rewrite}
+    )
+    rows = layer_rows(lakehouse.read_version(COMMITPACKFT, version), plan)
+    per_lang = {}
+    # A layer is named by what it holds: a card naming it records this version and these files,
     # so a run that writes it finds no card naming it (a crashed run's folder is written again).
     release = f"v{version}-{files}"
-    if shards:
-        # Every format and view reads these rows: decoded from Delta once, not once each.
+    if rows is not None:
+        # Counted and written from one copy: every format and view reads these rows.
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            write_release(rows, out, cfg.export, shards, release)
+            per_lang = {r.lang: r["count"] for r in rows.groupBy("lang").count().collect()}
+            shards = {lang: max(1, math.ceil(n / cfg.export.shard_rows)) for lang, n in sorted(per_lang.items())}
+            if shards:
+                write_release(rows, out, cfg.export, shards, release)
         finally:
             rows.unpersist()
-    for lang, n in per_lang.items():
+    summary.rows_in = summary.rows_out = sum(per_lang.values())
+    for lang, n in sorted(per_lang.items()):
         # MB as published: the size of the first format's files.
-        languages[lang] = {
-            "release": release,
-            "rows": n,
-            "mb": out.size(release_folder(FOLDERS[formats[0]], lang, release)) / 1e6,
-        }
-    sizes = sorted(({"lang": k, **v} for k, v in languages.items()), key=lambda r: (-r["rows"], r["lang"]))
+        mb = out.size(release_folder(FOLDERS[formats[0]], lang, release)) / 1e6
+        layers[lang] = [*layers.get(lang, ()), {"release": release, "rows": n, "mb": mb}]
+    sizes = language_sizes(layers)
     funnel = [r.asDict(recursive=True) for r in lakehouse.read(COMMITPACKFT_FUNNEL).collect()]
     settings = {
         "filter": as_plain(cfg.filter),
@@ -424,7 +479,11 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
         "views": as_plain(cfg.export.views),
     }
     tokenizer = cfg.filter.tokens.tokenizer or tokens.DEFAULT_DESCRIPTION
-    record = {"version": version, "files": files, "languages": {r["lang"]: languages[r["lang"]] for r in sizes}}
+    record = {
+        "version": version,
+        "files": files,
+        "languages": {r["lang"]: {"layers": layers[r["lang"]]} for r in sizes},
+    }
     text = card(sizes, funnel, settings, tokenizer, formats[0], cfg.export.views, cfg.redact, record)
     if text != out.read_text("README.md"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -435,15 +494,19 @@ def run(spark, cfg, lakehouse, args) -> StageSummary:
                 "plots/languages.png",
                 "plots/funnel.png",
                 "README.md",
-            ):  # the card last: it names the releases
+            ):  # the card last: it names the layers
                 out.publish(local / name, name)
-    releases = {r["lang"]: r["release"] for r in sizes}
-    named = {FOLDERS[fmt]: releases for fmt in formats} | {
-        view_folder(s.name): releases for s in cfg.export.views.specs
-    }
+    named = {r["lang"]: r["layers"] for r in sizes}
+    roots = [FOLDERS[fmt] for fmt in formats] + [view_folder(s.name) for s in cfg.export.views.specs]
+    appended = [lang for lang in sorted(per_lang) if lang in plan.append]
     summary.details["output"] = out.root
-    summary.details["languages written"] = ", ".join(f"{k} {n:,}" for k, n in sorted(per_lang.items())) or "none"
-    summary.details["stale folders removed"] = f"{remove_stale(out, named):,}"
+    summary.details["languages appended to"] = (
+        ", ".join(f"{k} {per_lang[k]:,} (layer {len(layers[k])})" for k in appended) or "none"
+    )
+    summary.details["languages rewritten"] = (
+        ", ".join(f"{k} {n:,}" for k, n in sorted(per_lang.items()) if k not in plan.append) or "none"
+    )
+    summary.details["stale folders removed"] = f"{remove_stale(out, dict.fromkeys(roots, named)):,}"
     summary.details["CommitPackFT"] = f"{sum(r['rows'] for r in sizes):,} rows in {len(sizes):,} language(s)"
     return summary.finish()
 

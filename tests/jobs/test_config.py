@@ -76,6 +76,7 @@ def test_fingerprint_follows_settings():
         ("filter.disable=[no_such_rule]", "filter.disable unknown rule(s) no_such_rule"),
         ("git.remote_template=https://example.com/x.git", "git.remote_template must contain {repo}"),
         ("export.formats=[csv]", "export.formats: expected a list, each 'jsonl' or 'parquet', got ['csv']"),
+        ("export.max_layers=0", "export.max_layers must be positive, got 0"),
     ],
 )
 def test_a_wrong_value_is_refused_when_the_settings_load(override, message):

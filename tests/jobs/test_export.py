@@ -66,8 +66,9 @@ def test_the_export_loads_with_datasets_per_language(finetuned, tmp_path):
     parquet_rows = sum(pq.read_table(p).num_rows for p in (out / "parquet").rglob("*.parquet"))
     assert parquet_rows == len(gold)
     names = sorted(p.relative_to(out).as_posix() for p in (out / "data").rglob("*") if p.is_file())
-    releases = {config_name(lang): entry["release"] for lang, entry in published_state(out)["languages"].items()}
-    assert names == [f"data/{lang}/{releases[lang]}/train-00000-of-00001.jsonl" for lang in langs]
+    layers = {config_name(lang): entry["layers"] for lang, entry in published_state(out)["languages"].items()}
+    assert all(len(kept) == 1 for kept in layers.values())  # a first export: one layer per language
+    assert names == [f"data/{lang}/{layers[lang][0]['release']}/train-00000-of-00001.jsonl" for lang in langs]
 
 
 def test_the_card_has_the_tables_config_and_plots(finetuned):
@@ -182,7 +183,7 @@ def test_language_configs_and_folders_are_named_as_the_hub_names_them(spark, tmp
     shards = {"c#": 1, "ignore list": 1}
     out = FileSystem(spark, str(tmp_path / "out"), raw=True)
     export.write_shards(export.sharded(rows, shards), out, "jsonl", shards, dict.fromkeys(shards, "r1"), "data")
-    sizes = [{"lang": lang, "rows": 1, "mb": 0.0, "release": "r1"} for lang in shards]
+    sizes = [{"lang": lang, "rows": 1, "mb": 0.0, "layers": ["r1"]} for lang in shards]
     (tmp_path / "out" / "README.md").write_text(export.card(sizes, [], {}, "x"))
     assert sorted(p.parent.parent.name for p in (tmp_path / "out" / "data").rglob("*.jsonl")) == ["c#", "ignore-list"]
     for lang in shards:

@@ -153,7 +153,8 @@ def link(
     (gold.dedup_bands) holds. Returns every candidate whose cluster was computed again (the added
     ones, the other members of the clusters ``removed`` left, the members of the clusters they
     joined), as gold.dedup_keys rows, and the added texts ``texts`` lacks, as gold.dedup_bands
-    rows. Clusters nothing touched keep their rows in ``state``."""
+    rows. Clusters nothing touched keep their rows in ``state``. The results are read while the
+    tables are written, so ``state`` and ``texts`` come materialized, not as Delta reads."""
     # A leaving candidate takes its cluster apart: its other members are linked again as if new.
     left = state.join(removed, "commit", "left_semi").select("cluster").distinct()
     again = (
@@ -177,9 +178,7 @@ def link(
         known = texts.join(rest.select("text_key").distinct(), "text_key", "left_semi")
         pairs = similar_pairs(unseen, known, section.minhash).localCheckpoint()
     else:
-        # Materialized in both branches: the caller writes ``state`` before it writes these rows,
-        # and a Delta read is not pinned to the version it was planned on.
-        unseen = unseen.withColumn("bands", F.array().cast(DEDUP_BANDS.schema["bands"].dataType)).localCheckpoint()
+        unseen = unseen.withColumn("bands", F.array().cast(DEDUP_BANDS.schema["bands"].dataType))
         pairs = None
 
     edges = [new.select(node(COMMIT, "commit").alias("src"), node(kind, HUBS[kind]).alias("dst")) for kind in hubs]

@@ -5,8 +5,9 @@ Each run loads the GH Archive hour of its data interval (the run for 20:00-21:00
 deduplicates and exports what is new in the lakehouse: the ingest stages skip the files and
 rows they recorded, index and fetch the commits they have not seen, and filter, dedup and export
 read their source tables' Delta change feeds since the version they last read (recorded in
-their own tables' properties), so an hour that adds no raw rows leaves their tables and the export as
-they are. A changed filter or dedup configuration, or export settings, make that stage redo
+their own tables' properties; export's in its dataset card, and an hour's inserted rows become a
+new layer of their languages' files), so an hour that adds no raw rows leaves their tables and
+the export as they are. A changed filter or dedup configuration, or export settings, make that stage redo
 everything once (its summary's ``mode`` says why). Any sequence of hourly runs ends with the
 CommitPackFT of one run over the same hours, so a retried task or a re-run hour changes nothing
 that is already done.

@@ -60,10 +60,6 @@ def exported(out: Path) -> dict:
     return {"rows": {k: sorted(v) for k, v in rows.items()}, "card": card[card.index("# CommitPackFT") :]}
 
 
-def run_downstream(spark, run_stage, lakehouse, cfg):
-    return {module.COMMAND: run_stage(module, spark, lakehouse, cfg) for module in (filter, dedup, export)}
-
-
 @pytest.fixture(scope="module")
 def sample_rows(fetched, expected):
     lakehouse, cfg, _ = fetched
@@ -72,15 +68,10 @@ def sample_rows(fetched, expected):
     return raw, commits, cfg
 
 
-def test_increments_end_where_one_run_ends(spark, run_stage, sample_rows, sample_cfg, tmp_path):
+def test_increments_end_where_one_run_ends(spark, sample_rows, sample_cfg, finetuned, tmp_path):
     raw, commits, _ = sample_rows
-
-    def config(out, *overrides):
-        return sample_cfg(tmp_path / "mirrors", f"export.output={out}", *overrides)
-
-    once = Lakehouse(spark, str(tmp_path / "once"))
-    once.append(COMMITPACK, raw)
-    run_downstream(spark, run_stage, once, config(tmp_path / "once-export"))
+    # One run over all the raw rows, under the same settings: the session's (``finetuned``).
+    once, _, _, once_export = finetuned
 
     late = {commits["tk-strip"], commits["tk-count"]}
     early = {commits["app-strip"], commits["app-count"]}
@@ -102,7 +93,12 @@ def test_increments_end_where_one_run_ends(spark, run_stage, sample_rows, sample
     rounds.insert(2, [])
 
     stepwise = Lakehouse(spark, str(tmp_path / "stepwise"))
-    cfg = config(tmp_path / "stepwise-export", f"lakehouse={tmp_path / 'stepwise'}", "quality.enabled=false")
+    cfg = sample_cfg(
+        tmp_path / "mirrors",
+        f"export.output={tmp_path / 'stepwise-export'}",
+        f"lakehouse={tmp_path / 'stepwise'}",
+        "quality.enabled=false",
+    )
     seen = []
     for number, group in enumerate(rounds):
         new = raw.where(F.col("commit").isin(group))
@@ -148,7 +144,7 @@ def test_increments_end_where_one_run_ends(spark, run_stage, sample_rows, sample
 
     for spec in COMPARED:
         assert table(stepwise, spec) == table(once, spec), spec.name
-    assert exported(tmp_path / "stepwise-export") == exported(tmp_path / "once-export")
+    assert exported(tmp_path / "stepwise-export") == exported(once_export)
 
 
 @pytest.mark.parametrize("near", [True, False], ids=["exact-and-near", "exact-only"])

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 
 from commitpack.jobs.runtime.command import stage_main
 from commitpack.jobs.runtime.errors import UsageError
+from commitpack.jobs.runtime.lakehouse import materialized
 from commitpack.jobs.runtime.report import StageSummary, progress
 from commitpack.jobs.runtime.storage import FileSystem
 from commitpack.jobs.transforms import redaction, views
@@ -389,7 +390,8 @@ def pending_languages(lakehouse, state: dict | None, version: int, files: str, m
     feed = lakehouse.changes(COMMITPACKFT, state["version"], version)
     if feed is None:
         return Plan(f"full: gold.commitpackft's change feed does not reach back to version {state['version']}")
-    changed = changed_values(feed, COMMITPACKFT.keys, COLUMNS)
+    # Read once: its languages are collected here, its inserted rows written later.
+    changed = materialized(changed_values(feed, COMMITPACKFT.keys, COLUMNS))
     rewritten, inserted = changed_languages(changed)
     # A layer more would leave these with more than max_layers: each is rewritten as one instead.
     crowded = {lang for lang in inserted if len(state["languages"].get(lang, {}).get("layers", ())) >= max_layers}

@@ -19,13 +19,23 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+# The tests' queries are many and small: compiling each plan to Java costs more than it saves
+# (about 7% of a test's time). Spark evaluates the same expressions interpreted. Benchmarks keep
+# code generation, and so do the tests that run jobs in Spark processes of their own (the
+# DAG's tasks, spark-submit, the standalone cluster, overlapping runs).
+INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory):
+def spark(tmp_path_factory, request):
     from commitpack.jobs.runtime.config import load_settings
     from commitpack.jobs.runtime.session import get_session
 
     os.environ.setdefault("COMMITPACK_LOG_DIR", str(tmp_path_factory.mktemp("spark-logs")))
-    cfg = load_settings(overrides=["spark.master=local[2]", "spark.progress=false"])
+    overrides = ["spark.master=local[2]", "spark.progress=false"]
+    if "benchmark" not in (request.config.getoption("-m") or ""):
+        overrides.append(f"spark.conf={json.dumps(INTERPRETED)}")
+    cfg = load_settings(overrides=overrides)
     session = get_session(cfg)
     yield session
     session.stop()

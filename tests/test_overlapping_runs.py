@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from helpers.jvm import SHORT_LIVED_DRIVER
 
 from commitpack.jobs.runtime.lakehouse import Lakehouse
 from commitpack.jobs.sample import OPT_OUT_OWNER
@@ -112,7 +114,7 @@ def test_two_processes_overlapping_on_a_local_lakehouse_end_as_one_sequential_ru
     first, second = overlapping_hours(hours)
     root = tmp_path / "lakehouse"
     config = tmp_path / "local.yaml"
-    config.write_text("spark:\n  conf:\n    spark.driver.memory: 2g\n")
+    config.write_text(yaml.safe_dump({"spark": {"conf": {"spark.driver.memory": "2g", **SHORT_LIVED_DRIVER}}}))
     launched = [
         launch(
             tmp_path,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.jvm import SHORT_LIVED_DRIVER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy" / "airflow"
@@ -95,12 +96,8 @@ def demo_run(airflow, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("airflow-demo")
     sample = build_sample(root / "sample")
-    # Each task is a Spark driver of its own, on a few rows, over in seconds: the C1 compiler alone
-    # costs it about half the CPU (C2's faster code never pays back) and the serial collector
-    # spares the parallel one's threads on 2 cores.
-    quick_jvm = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
     (root / "commitpack.yaml").write_text(
-        yaml.safe_dump({"git": {"remote_template": sample.remote_template}, "spark": {"conf": quick_jvm}})
+        yaml.safe_dump({"git": {"remote_template": sample.remote_template}, "spark": {"conf": SHORT_LIVED_DRIVER}})
     )
     config = {
         "mode": "local",

@@ -6,8 +6,9 @@ rules in realistic proportions) are written to a Delta table first (not timed). 
 `filter` stage on local[2] end to end (read, every rule, token counts, fasttext, decontamination
 against HumanEval, writing the decisions and the funnel), against a Python loop over the same
 rows already in memory, applying the same rules in the same order with the same regexes
-(`regex` for the token pattern), the same fasttext model and the same HumanEval n-grams. The
-two must agree on every row. The stage first runs once on 5k other rows (not timed), as the
+(`regex` for the token pattern), the same fasttext model and the same HumanEval n-grams, and
+the same PII and secrets scan of the rows every other rule kept (``udfs.secrets``: the stage
+counts what it finds, and drops such rows in the `drop` mode). The two must agree on every row. The stage first runs once on 5k other rows (not timed), as the
 Python loop's imports and fasttext model are loaded before its clock starts.
 """
 
@@ -25,7 +26,7 @@ from commitpack.jobs.runtime.lakehouse import Lakehouse
 from commitpack.jobs.stages import filter as ft
 from commitpack.schemas.gold import COMMITPACK, COMMITPACKFT_DECISIONS
 from commitpack.schemas.settings import as_plain
-from commitpack.udfs import decontamination, langid, tokens
+from commitpack.udfs import decontamination, langid, secrets, tokens
 
 pytestmark = pytest.mark.benchmark
 
@@ -94,6 +95,7 @@ class PythonFilter:
         self.grams = decontamination.index(
             decontamination.humaneval_problems(), section["decontaminate"]["ngram_words"]
         )
+        self.redact = as_plain(cfg.redact)
         self.version = regex.compile(r"^v?\d+(\.\d+)+\S*$|^[0-9a-f]{7,40}$|(^|[^0-9a-f])[0-9a-f]{40}([^0-9a-f]|$)")
 
     @staticmethod
@@ -133,6 +135,13 @@ class PythonFilter:
             or score < section["min_foreign_score"]
             or allowed >= section["min_allowed_score"]
         )
+
+    def sensitive_keeps(self, row):
+        plugins, domains = tuple(self.redact["plugins"]), tuple(self.redact["allow_email_domains"])
+        found = [
+            secrets.find(row[c], row["new_file"], plugins, domains) for c in ("old_contents", "new_contents", "message")
+        ]
+        return self.redact["mode"] != "drop" or not any(found)
 
     def reason(self, row):
         s = self.s
@@ -175,6 +184,7 @@ class PythonFilter:
                     and decontamination.match(row["message"], self.grams, s["decontaminate"]["ngram_words"]) is None
                 ),
             ),
+            ("sensitive_data", lambda: self.sensitive_keeps(row)),
         ]
         for name, keep in checks:
             if not keep():

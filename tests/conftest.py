@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers: the tests' own servers, histories, settings
+from helpers.net import free_port  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # assertDataFrameEqual imports pyspark.pandas, which warns unless this is set before Spark starts.
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
@@ -46,12 +49,6 @@ def lakehouse(spark, tmp_path):
     from commitpack.jobs.runtime.lakehouse import Lakehouse
 
     return Lakehouse(spark, str(tmp_path / "lakehouse"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _spark_class() -> str:
@@ -312,8 +309,6 @@ def finetuned(spark, sample, fetched, tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------- transfers
-
-sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers: the tests' own git server, generated histories
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.net import free_port
 
 boto3 = pytest.importorskip("boto3")
 from botocore import xform_name  # noqa: E402
@@ -93,12 +93,6 @@ def expected_step_args(command: str, script: str, arguments: list[str], python: 
         f"{ARTIFACTS}/jobs/{script}",
         *arguments,
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

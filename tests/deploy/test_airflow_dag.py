@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.jvm import SHORT_LIVED_DRIVER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy" / "airflow"
@@ -92,6 +91,8 @@ def stage_commands() -> list[str]:
 def demo_run(airflow, tmp_path_factory):
     """One dag.test() run in local mode on the demo's sample, as `commitpack demo` sets it up:
     the sample's repositories as remotes, a mirror dir, the sample's opt-out owner."""
+    from helpers.jvm import SHORT_LIVED_DRIVER  # here, not above: this file also runs as Airflow's script
+
     from commitpack.jobs.sample import OPT_OUT_OWNER, build_sample
 
     root = tmp_path_factory.mktemp("airflow-demo")

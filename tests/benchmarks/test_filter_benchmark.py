@@ -8,8 +8,9 @@ against HumanEval, writing the decisions and the funnel), against a Python loop 
 rows already in memory, applying the same rules in the same order with the same regexes
 (`regex` for the token pattern), the same fasttext model and the same HumanEval n-grams, and
 the same PII and secrets scan of the rows every other rule kept (``udfs.secrets``: the stage
-counts what it finds, and drops such rows in the `drop` mode). The two must agree on every row. The stage first runs once on 5k other rows (not timed), as the
-Python loop's imports and fasttext model are loaded before its clock starts.
+counts what it finds, and drops such rows in the `drop` mode). The two must agree on every row.
+The stage first runs once on 5k other rows (not timed), as the Python loop's imports and
+fasttext model are loaded before its clock starts.
 """
 
 import random
@@ -95,7 +96,9 @@ class PythonFilter:
         self.grams = decontamination.index(
             decontamination.humaneval_problems(), section["decontaminate"]["ngram_words"]
         )
-        self.redact = as_plain(cfg.redact)
+        redact = as_plain(cfg.redact)
+        self.drops_sensitive = redact["mode"] == "drop"
+        self.secrets_plugins, self.allowed_domains = tuple(redact["plugins"]), tuple(redact["allow_email_domains"])
         self.version = regex.compile(r"^v?\d+(\.\d+)+\S*$|^[0-9a-f]{7,40}$|(^|[^0-9a-f])[0-9a-f]{40}([^0-9a-f]|$)")
 
     @staticmethod
@@ -137,11 +140,11 @@ class PythonFilter:
         )
 
     def sensitive_keeps(self, row):
-        plugins, domains = tuple(self.redact["plugins"]), tuple(self.redact["allow_email_domains"])
         found = [
-            secrets.find(row[c], row["new_file"], plugins, domains) for c in ("old_contents", "new_contents", "message")
+            secrets.find(row[c], row["new_file"], self.secrets_plugins, self.allowed_domains)
+            for c in ("old_contents", "new_contents", "message")
         ]
-        return self.redact["mode"] != "drop" or not any(found)
+        return not self.drops_sensitive or not any(found)
 
     def reason(self, row):
         s = self.s
